@@ -1,0 +1,1 @@
+"""Throughput and memory benchmarks, printed as tables (``make bench``); never timed assertions."""

@@ -1,0 +1,3 @@
+from geolib.cli import main
+
+raise SystemExit(main())

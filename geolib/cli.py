@@ -1,0 +1,89 @@
+"""The ``geolib`` command. Each stage of the course adds a subcommand here."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from geolib.errors import GeolibError
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from geolib.doctor import environment_report, format_report
+
+    report = environment_report()
+    print(format_report(report))
+    return 1 if report["missing"] else 0
+
+
+def _course(args: argparse.Namespace) -> int:
+    from geolib.course import course_notebooks, notebooks_dir, run_course
+
+    selected = None
+    if args.notebooks:
+        available = {p.name: p for p in course_notebooks()}
+        selected = []
+        for wanted in args.notebooks:
+            matches = [p for name, p in available.items() if name.startswith(wanted)]
+            if not matches:
+                raise GeolibError(f"no notebook in {notebooks_dir()} starts with {wanted!r}")
+            selected += matches
+    runs = run_course(args.out, selected, timeout=args.timeout)
+    return 0 if all(run.ok for run in runs) else 1
+
+
+def _models(args: argparse.Namespace) -> int:
+    from geolib import profiles
+    from geolib.course import format_table
+
+    names = args.build or []
+    for name in names:
+        print(f"{name}: {profiles.build_tiny(name, force=args.force)}")
+    rows = [
+        [name, spec.hub_id, str(profiles.tiny_model_dir(name)), spec.description]
+        for name, spec in sorted(profiles.registered().items())
+    ]
+    print(format_table(rows, ["name", "full (hub id)", "tiny (local directory)", "what it is"]))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="geolib",
+        description="Engine of the GeoReasoner / CVG-Text course. "
+        "GEOLIB_PROFILE=tiny|full selects the profile (default tiny).",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    doctor = sub.add_parser("doctor", help="print the environment report (same as notebook 00)")
+    doctor.set_defaults(func=_doctor)
+
+    course = sub.add_parser("course", help="build offline assets and execute the notebooks headless")
+    course.add_argument("--out", type=Path, default=Path("outputs"), help="where executed notebooks go")
+    course.add_argument("--timeout", type=int, default=900, help="seconds allowed per cell")
+    course.add_argument("notebooks", nargs="*", help="notebook name prefixes (default: all), e.g. 00 03")
+    course.set_defaults(func=_course)
+
+    models = sub.add_parser("models", help="list the model registry; --build NAME builds a tiny model")
+    models.add_argument("--build", nargs="*", metavar="NAME", help="tiny models to build now")
+    models.add_argument("--force", action="store_true", help="rebuild even if cached")
+    models.set_defaults(func=_models)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return args.func(args)
+    except GeolibError as err:
+        print(f"geolib {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

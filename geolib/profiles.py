@@ -1,0 +1,247 @@
+"""Profiles (tiny / full), devices, cache directories and the model registry.
+
+``GEOLIB_PROFILE=tiny`` (the default off-GPU and in CI) runs every notebook on a CPU with
+small models of the *same classes* as the real ones, built from code and cached on disk.
+``GEOLIB_PROFILE=full`` resolves the same names to pretrained hub checkpoints. Callers
+always write ``from_pretrained(resolve("name"))`` and never branch on the profile.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.metadata
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from geolib.errors import GeolibError
+
+PROFILES = ("tiny", "full")
+PACKAGE_DIR = Path(__file__).resolve().parent
+RESOURCES_DIR = PACKAGE_DIR / "resources"
+
+
+def profile() -> str:
+    """The active profile, from ``GEOLIB_PROFILE`` (default ``tiny``)."""
+    name = os.environ.get("GEOLIB_PROFILE", "tiny").strip().lower() or "tiny"
+    if name not in PROFILES:
+        raise GeolibError(f"GEOLIB_PROFILE={name!r} is not a profile; choose one of {', '.join(PROFILES)}")
+    return name
+
+
+def on_colab() -> bool:
+    return "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
+
+
+def source_checkout() -> Path | None:
+    """The course repository that holds this package, if geolib is installed from a checkout."""
+    root = PACKAGE_DIR.parent
+    if (root / "pyproject.toml").is_file() and (root / "notebooks").is_dir():
+        return root
+    return None
+
+
+def default_data_dir() -> Path:
+    """Where generated data and tiny models are cached (not created here).
+
+    ``GEOLIB_DATA`` wins; then ``/content/geolib-data`` on Colab; then ``data/cache`` of the
+    course checkout; then ``~/.cache/geolib``.
+    """
+    if env := os.environ.get("GEOLIB_DATA"):
+        return Path(env).expanduser()
+    if on_colab():
+        return Path("/content/geolib-data")
+    if (root := source_checkout()) is not None:
+        return root / "data" / "cache"
+    return Path.home() / ".cache" / "geolib"
+
+
+def data_dir() -> Path:
+    """The cache directory (see :func:`default_data_dir`), created on first use."""
+    path = default_data_dir()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def models_dir() -> Path:
+    path = data_dir() / "models"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def device(preferred: str | None = None):
+    """The torch device to use: ``GEOLIB_DEVICE`` or ``preferred`` if given, else cuda, mps, cpu."""
+    import torch
+
+    wanted = preferred or os.environ.get("GEOLIB_DEVICE")
+    if wanted:
+        try:
+            return torch.device(wanted)
+        except RuntimeError as err:
+            raise GeolibError(f"GEOLIB_DEVICE={wanted!r} is not a torch device: {err}") from None
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+# ----------------------------------------------------------------------------- model registry
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One named model: its hub checkpoint for ``full`` and a seeded builder for ``tiny``.
+
+    ``builder`` is ``"module:function"`` (or the function itself); it is called as ``fn(out_dir, seed)`` and must
+    write a directory that the same ``from_pretrained`` call loads as the hub checkpoint.
+    Bump ``builder_version`` whenever the builder changes what it writes.
+    """
+
+    name: str
+    hub_id: str
+    builder: str | Callable[[Path, int], None]
+    description: str
+    libraries: tuple[str, ...] = ("torch", "transformers")
+    builder_version: int = 1
+    seed: int = 0
+    extra: dict = field(default_factory=dict, compare=False)
+
+    def builder_function(self) -> Callable[[Path, int], None]:
+        if callable(self.builder):
+            return self.builder
+        module_name, _, function_name = self.builder.partition(":")
+        try:
+            return getattr(importlib.import_module(module_name), function_name)
+        except (ImportError, AttributeError) as err:
+            raise GeolibError(f"model {self.name!r}: cannot import builder {self.builder!r}: {err}") from None
+
+
+_REGISTRY: dict[str, ModelSpec] = {}
+
+
+def register(spec: ModelSpec, *, replace: bool = False) -> ModelSpec:
+    """Add a model to the registry (``replace=True`` to redefine a name)."""
+    if spec.name in _REGISTRY and not replace:
+        raise GeolibError(f"model {spec.name!r} is already registered")
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def unregister(name: str) -> None:
+    _REGISTRY.pop(name, None)
+
+
+def registered() -> dict[str, ModelSpec]:
+    """All registered models by name."""
+    _load_builtin_models()
+    return dict(_REGISTRY)
+
+
+def spec(name: str) -> ModelSpec:
+    models = registered()
+    if name not in models:
+        raise GeolibError(f"unknown model {name!r}; registered models: {', '.join(sorted(models)) or 'none'}")
+    return models[name]
+
+
+def library_versions(libraries: tuple[str, ...]) -> dict[str, str]:
+    versions = {"geolib": importlib.metadata.version("geolib") if _installed("geolib") else "source"}
+    for lib in libraries:
+        versions[lib] = importlib.metadata.version(lib) if _installed(lib) else "absent"
+    return versions
+
+
+def _installed(distribution: str) -> bool:
+    try:
+        importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+def tiny_key(model: ModelSpec) -> str:
+    """Cache key of a tiny model: changes with the builder, its seed and the library versions."""
+    builder = (
+        model.builder
+        if isinstance(model.builder, str)
+        else (f"{model.builder.__module__}:{model.builder.__qualname__}")
+    )
+    payload = json.dumps(
+        {
+            "name": model.name,
+            "builder": builder,
+            "v": model.builder_version,
+            "seed": model.seed,
+            "versions": library_versions(model.libraries),
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+def tiny_model_dir(name: str) -> Path:
+    model = spec(name)
+    return models_dir() / f"{model.name}-{tiny_key(model)}"
+
+
+MANIFEST = "geolib-model.json"
+
+
+def build_tiny(name: str, *, force: bool = False) -> Path:
+    """Build (once, under a file lock) and return the directory of the tiny model ``name``."""
+    from filelock import FileLock
+
+    from geolib.iox import atomic_dir, write_json
+
+    model = spec(name)
+    target = tiny_model_dir(name)
+    with FileLock(str(models_dir() / f".{model.name}.lock")):
+        if (target / MANIFEST).is_file() and not force:
+            return target
+        started = time.perf_counter()
+        with atomic_dir(target) as tmp:
+            model.builder_function()(tmp, model.seed)
+            write_json(
+                tmp / MANIFEST,
+                {
+                    "name": model.name,
+                    "hub_id": model.hub_id,
+                    "seed": model.seed,
+                    "builder_version": model.builder_version,
+                    "versions": library_versions(model.libraries),
+                    "build_seconds": round(time.perf_counter() - started, 2),
+                },
+            )
+    return target
+
+
+def resolve(name: str, profile_name: str | None = None) -> str:
+    """What to pass to ``from_pretrained`` for ``name``: a hub id (full) or a local directory (tiny)."""
+    chosen = profile_name or profile()
+    if chosen not in PROFILES:
+        raise GeolibError(f"profile {chosen!r} is not one of {', '.join(PROFILES)}")
+    model = spec(name)
+    if chosen == "full":
+        return model.hub_id
+    return str(build_tiny(name))
+
+
+_BUILTINS_LOADED = False
+
+
+def _load_builtin_models() -> None:
+    """Register the course's models (done lazily so that importing geolib stays cheap)."""
+    global _BUILTINS_LOADED
+    if _BUILTINS_LOADED:
+        return
+    _BUILTINS_LOADED = True
+    from geolib import models
+
+    for model in models.BUILTIN_MODELS:
+        _REGISTRY.setdefault(model.name, model)
