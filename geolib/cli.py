@@ -48,6 +48,57 @@ def _models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _parse_mix(text: str | None) -> dict[str, float] | None:
+    if not text:
+        return None
+    mix = {}
+    for part in text.split(","):
+        name, _, weight = part.partition("=")
+        try:
+            mix[name.strip()] = float(weight)
+        except ValueError:
+            raise GeolibError(
+                f"--mix expects name=weight pairs such as rich=0.5,poor=0.5, got {part!r}"
+            ) from None
+    from geolib.world.scene import RICHNESS_LEVELS
+
+    unknown = set(mix) - set(RICHNESS_LEVELS)
+    if unknown:
+        raise GeolibError(
+            f"--mix: unknown richness {', '.join(sorted(unknown))}; use {', '.join(RICHNESS_LEVELS)}"
+        )
+    return mix
+
+
+def _world(args: argparse.Namespace) -> int:
+    import time
+    from collections import Counter
+
+    from geolib.world import write_world
+
+    if args.n < 1:
+        raise GeolibError("--n must be at least 1")
+    started = time.perf_counter()
+    records = write_world(
+        args.out,
+        args.n,
+        args.seed,
+        size=args.size,
+        tile_size=args.tile_size,
+        mix=_parse_mix(args.mix),
+        workers=args.workers,
+    )
+    seconds = time.perf_counter() - started
+    richness = Counter(r["richness"] for r in records)
+    print(
+        f"{len(records)} samples in {args.out} ({seconds:.1f} s); "
+        f"{len({r['country'] for r in records})} countries; "
+        + ", ".join(f"{k} {v}" for k, v in sorted(richness.items()))
+    )
+    print("exports: metadata.csv, sft_stage1.json, sft_stage2.json, cvgtext/annotations.json")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="geolib",
@@ -64,6 +115,20 @@ def build_parser() -> argparse.ArgumentParser:
     course.add_argument("--timeout", type=int, default=900, help="seconds allowed per cell")
     course.add_argument("notebooks", nargs="*", help="notebook name prefixes (default: all), e.g. 00 03")
     course.set_defaults(func=_course)
+
+    world = sub.add_parser(
+        "world", help="generate a ClueWorld dataset with its exports (resumes if interrupted)"
+    )
+    world.add_argument("--n", type=int, required=True, help="number of samples")
+    world.add_argument(
+        "--seed", type=int, default=0, help="world seed (a sample is a function of seed and index)"
+    )
+    world.add_argument("--out", type=Path, required=True, help="output directory")
+    world.add_argument("--size", type=int, default=256, help="street-view width and height in pixels")
+    world.add_argument("--tile-size", type=int, default=128, help="satellite / OSM tile size in pixels")
+    world.add_argument("--mix", help="richness mix, e.g. rich=0.4,medium=0.3,poor=0.2,closeup=0.1")
+    world.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    world.set_defaults(func=_world)
 
     models = sub.add_parser("models", help="list the model registry; --build NAME builds a tiny model")
     models.add_argument("--build", nargs="*", metavar="NAME", help="tiny models to build now")

@@ -294,8 +294,9 @@ def prepare_offline_assets(progress: bool = True) -> list[str]:
     from tqdm.auto import tqdm
 
     from geolib import profiles
+    from geolib.world import ensure_world
 
-    built = []
+    built = [f"ClueWorld: {ensure_world(progress=progress)}"]
     for name in tqdm(sorted(profiles.registered()), desc="tiny models", disable=not progress):
         built.append(f"model {name}: {profiles.build_tiny(name)}")
     return built

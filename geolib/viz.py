@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import textwrap
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
 
 STAGE_COLOURS = {
     "foundation": "#d9d9d9",
@@ -93,3 +97,105 @@ def save_figure(fig, path: str | Path, dpi: int = 120) -> Path:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format=path.suffix.lstrip(".") or "png")
     return path
+
+
+def ade20k_palette() -> np.ndarray:
+    """A fixed colour per ADE20K-150 class (150 x 3 uint8), with familiar colours for street classes."""
+    import numpy as np
+
+    from geolib import ade20k as A
+
+    rng = np.random.default_rng(150)
+    palette = rng.integers(40, 230, size=(A.NUM_CLASSES, 3)).astype(np.uint8)
+    fixed = {
+        A.SKY: (135, 190, 235),
+        A.ROAD: (90, 90, 90),
+        A.SIDEWALK: (200, 180, 200),
+        A.BUILDING: (180, 120, 90),
+        A.TREE: (40, 150, 40),
+        A.PALM: (120, 190, 60),
+        A.GRASS: (150, 220, 100),
+        A.CAR: (30, 30, 200),
+        A.SIGNBOARD: (255, 220, 0),
+        A.POLE: (255, 120, 0),
+        A.COLUMN: (255, 0, 160),
+        A.FLAG: (230, 20, 20),
+        A.SEA: (20, 80, 160),
+        A.WALL: (160, 100, 70),
+        A.PERSON: (220, 20, 120),
+        A.TOWER: (120, 0, 200),
+    }
+    for class_id, colour in fixed.items():
+        palette[class_id] = colour
+    return palette
+
+
+def colorize_mask(mask) -> np.ndarray:
+    """An (H, W) ADE20K class-id mask as an RGB picture."""
+    return ade20k_palette()[mask]
+
+
+def show_sample(sample, axes=None, *, title: bool = True):
+    """Street view, its class mask, the satellite tile and the OSM tile of one ClueWorld sample."""
+    import matplotlib.pyplot as plt
+
+    if axes is None:
+        _, axes = plt.subplots(1, 4, figsize=(14, 3.8))
+    panels = [
+        (sample.image, "street view"),
+        (colorize_mask(sample.mask), "ADE20K mask"),
+        (sample.satellite, "satellite tile"),
+        (sample.osm, "OSM tile"),
+    ]
+    for ax, (picture, name) in zip(axes, panels, strict=True):
+        ax.imshow(picture)
+        ax.set_title(name, fontsize=9)
+        ax.axis("off")
+    if title:
+        axes[0].figure.suptitle(
+            f"{sample.id}: {sample.city}, {sample.country_name} ({sample.richness})", fontsize=11
+        )
+    return axes
+
+
+def plot_mask_legend(mask, ax, top: int = 8):
+    """A legend of the ``top`` most frequent classes in ``mask``."""
+    import numpy as np
+    from matplotlib.patches import Patch
+
+    from geolib import ade20k as A
+
+    counts = np.bincount(mask.ravel(), minlength=A.NUM_CLASSES)
+    palette = ade20k_palette()
+    handles = [
+        Patch(color=palette[c] / 255, label=f"{A.short_name(c)} {counts[c] / mask.size:.0%}")
+        for c in np.argsort(counts)[::-1][:top]
+        if counts[c]
+    ]
+    ax.legend(handles=handles, loc="center left", fontsize=8, frameon=False)
+    ax.axis("off")
+
+
+def plot_locations(latitudes, longitudes, labels=None, ax=None, title: str = "Sample locations"):
+    """Points on a longitude/latitude plate carrée, coloured by label."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(12, 5.5))
+    latitudes, longitudes = np.asarray(latitudes), np.asarray(longitudes)
+    if labels is None:
+        ax.scatter(longitudes, latitudes, s=8)
+    else:
+        labels = np.asarray(labels)
+        for label in sorted(set(labels)):
+            chosen = labels == label
+            ax.scatter(longitudes[chosen], latitudes[chosen], s=10, label=label, alpha=0.8)
+        ax.legend(fontsize=8, ncol=2, loc="lower left")
+    ax.set_xlim(-180, 180)
+    ax.set_ylim(-60, 80)
+    ax.set_xlabel("longitude")
+    ax.set_ylabel("latitude")
+    ax.grid(alpha=0.3)
+    ax.set_title(title)
+    return ax

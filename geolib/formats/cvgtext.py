@@ -1,0 +1,95 @@
+"""The CVG-Text layout: ``query/``, ``satellite/`` and ``osm/`` folders of images named ``lat,lon_ID.ext``
+and an annotation JSON ``{query filename: description}``."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from geolib.errors import DataError
+from geolib.formats.validate import check_latitude, check_longitude, check_text
+from geolib.iox import write_json
+
+VIEWS = ("query", "satellite", "osm")
+FILENAME = re.compile(
+    r"^(?P<lat>-?\d+(?:\.\d+)?),(?P<lon>-?\d+(?:\.\d+)?)_(?P<id>[^/\\]+)\.(?P<ext>[A-Za-z]+)$"
+)
+
+
+@dataclass(frozen=True)
+class CVGTextSample:
+    filename: str
+    latitude: float
+    longitude: float
+    description: str
+    query: Path
+    satellite: Path
+    osm: Path
+
+
+def cvg_filename(lat: float, lon: float, ident: str, ext: str = "jpg") -> str:
+    return f"{lat:.6f},{lon:.6f}_{ident}.{ext}"
+
+
+def parse_cvg_filename(name: str, source: str = "", record=None) -> tuple[float, float, str]:
+    """``'40.712800,-74.006000_abc.jpg'`` -> (40.7128, -74.006, 'abc')."""
+    match = FILENAME.match(name)
+    if match is None:
+        raise DataError(
+            f"file name {name!r} does not look like 'lat,lon_ID.ext'",
+            source=source,
+            record=record,
+            field="filename",
+        )
+    return (
+        check_latitude(match["lat"], source, record),
+        check_longitude(match["lon"], source, record),
+        match["id"],
+    )
+
+
+def write_annotations(root: str | Path, descriptions: dict[str, str], name: str = "annotations.json") -> Path:
+    return write_json(Path(root) / name, descriptions)
+
+
+def read_cvgtext(
+    root: str | Path, annotations: str = "annotations.json", *, check_files: bool = True
+) -> list[CVGTextSample]:
+    """Read a CVG-Text-layout folder; every annotated file must parse and exist in every view."""
+    root = Path(root)
+    path = root / annotations
+    source = str(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise DataError(f"cannot read: {err.strerror or err}", source=source) from None
+    except json.JSONDecodeError as err:
+        raise DataError(
+            f"malformed JSON at line {err.lineno}, column {err.colno}: {err.msg}", source=source
+        ) from None
+    if not isinstance(data, dict):
+        raise DataError("expected an object {filename: description}", source=source)
+    samples = []
+    for filename, description in data.items():
+        lat, lon, _ = parse_cvg_filename(filename, source, filename)
+        check_text(description, source, filename, "description")
+        paths = {view: root / view / filename for view in VIEWS}
+        if check_files:
+            for view, file in paths.items():
+                if not file.is_file():
+                    # satellite / OSM tiles may be stored with another image extension
+                    alternatives = list(file.parent.glob(file.stem + ".*"))
+                    if not alternatives:
+                        raise DataError(
+                            f"no {view} image {file.name} in {file.parent}",
+                            source=source,
+                            record=filename,
+                            field=view,
+                        )
+                    paths[view] = alternatives[0]
+        samples.append(
+            CVGTextSample(filename, lat, lon, description, paths["query"], paths["satellite"], paths["osm"])
+        )
+    return samples

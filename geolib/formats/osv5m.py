@@ -1,0 +1,77 @@
+"""OSV-5M-style CSV metadata: one row per image with id, latitude, longitude, country, region, city."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from geolib.errors import DataError
+from geolib.formats.validate import check_country_code, check_latitude, check_longitude, check_text
+from geolib.iox import write_text
+
+COLUMNS = ("id", "latitude", "longitude", "country", "region", "city")
+REQUIRED = ("id", "latitude", "longitude", "country")
+
+
+@dataclass(frozen=True)
+class LocationRecord:
+    id: str
+    latitude: float
+    longitude: float
+    country: str
+    region: str = ""
+    city: str = ""
+
+
+def write_osv5m_csv(records: Iterable[LocationRecord], path: str | Path) -> Path:
+    """Write records atomically; columns in OSV-5M order."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for record in records:
+        writer.writerow(asdict(record))
+    return write_text(path, buffer.getvalue())
+
+
+def read_osv5m_csv(path: str | Path) -> list[LocationRecord]:
+    """Read and validate; a bad row raises :class:`DataError` naming the file, the row and the field.
+
+    Extra columns (OSV-5M has many) are ignored; ``region`` and ``city`` may be absent or empty.
+    """
+    path = Path(path)
+    source = path.name
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            header = reader.fieldnames or []
+            missing = [c for c in REQUIRED if c not in header]
+            if missing:
+                raise DataError(
+                    f"missing column(s) {', '.join(missing)}; found {', '.join(header) or 'none'}",
+                    source=source,
+                )
+            records, seen = [], set()
+            for row_number, row in enumerate(reader, start=2):
+                record = f"row {row_number}"
+                ident = check_text(row.get("id"), source, record, "id").strip()
+                if ident in seen:
+                    raise DataError(f"duplicate id {ident!r}", source=source, record=record, field="id")
+                seen.add(ident)
+                records.append(
+                    LocationRecord(
+                        id=ident,
+                        latitude=check_latitude(row.get("latitude"), source, record),
+                        longitude=check_longitude(row.get("longitude"), source, record),
+                        country=check_country_code(row.get("country"), source, record),
+                        region=(row.get("region") or "").strip(),
+                        city=(row.get("city") or "").strip(),
+                    )
+                )
+    except OSError as err:
+        raise DataError(f"cannot read: {err.strerror or err}", source=str(path)) from None
+    except csv.Error as err:
+        raise DataError(f"malformed CSV: {err}", source=source) from None
+    return records
