@@ -99,6 +99,41 @@ def _world(args: argparse.Namespace) -> int:
     return 0
 
 
+def _evaluate(args: argparse.Namespace) -> int:
+    from geolib.course import format_table
+    from geolib.geo.evaluate import evaluate, format_metrics, read_predictions, read_truth
+    from geolib.iox import write_json
+
+    truths = read_truth(args.truth)
+    predictions = read_predictions(args.predictions, known_ids={t.id for t in truths})
+    metrics = evaluate(predictions, truths, inclusive=args.inclusive)
+    print(format_metrics(metrics))
+    worst = sorted(metrics["per_country"].items(), key=lambda item: (item[1]["f1"], -item[1]["n"]))[
+        : args.show
+    ]
+    print(f"\nper country (lowest F1 first, {len(worst)} of {len(metrics['per_country'])})")
+    print(
+        format_table(
+            [
+                [
+                    code,
+                    m["n"],
+                    f"{m['precision']:.3f}",
+                    f"{m['recall']:.3f}",
+                    f"{m['f1']:.3f}",
+                    f"{m['median_km']:.0f}",
+                ]
+                for code, m in worst
+            ],
+            ["country", "n", "precision", "recall", "F1", "median km"],
+        )
+    )
+    if args.out:
+        write_json(args.out, metrics)
+        print(f"\nwrote {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="geolib",
@@ -129,6 +164,23 @@ def build_parser() -> argparse.ArgumentParser:
     world.add_argument("--mix", help="richness mix, e.g. rich=0.4,medium=0.3,poor=0.2,closeup=0.1")
     world.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     world.set_defaults(func=_world)
+
+    evaluate = sub.add_parser("evaluate", help="score predictions against ground truth (CSV or JSONL)")
+    evaluate.add_argument(
+        "--predictions",
+        type=Path,
+        required=True,
+        help="id + country / city / latitude,longitude / answer (raw model JSON)",
+    )
+    evaluate.add_argument(
+        "--truth", type=Path, required=True, help="id, latitude, longitude [, country, city]"
+    )
+    evaluate.add_argument("--out", type=Path, help="write all metrics as JSON here")
+    evaluate.add_argument(
+        "--inclusive", action="store_true", help="count d <= threshold (default strict d <)"
+    )
+    evaluate.add_argument("--show", type=int, default=10, help="countries in the per-country table")
+    evaluate.set_defaults(func=_evaluate)
 
     models = sub.add_parser("models", help="list the model registry; --build NAME builds a tiny model")
     models.add_argument("--build", nargs="*", metavar="NAME", help="tiny models to build now")

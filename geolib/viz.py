@@ -181,8 +181,11 @@ def plot_locations(latitudes, longitudes, labels=None, ax=None, title: str = "Sa
     import matplotlib.pyplot as plt
     import numpy as np
 
+    from geolib.geo.maps import plot_world
+
     if ax is None:
         _, ax = plt.subplots(figsize=(12, 5.5))
+    plot_world(ax)
     latitudes, longitudes = np.asarray(latitudes), np.asarray(longitudes)
     if labels is None:
         ax.scatter(longitudes, latitudes, s=8)
@@ -192,10 +195,6 @@ def plot_locations(latitudes, longitudes, labels=None, ax=None, title: str = "Sa
             chosen = labels == label
             ax.scatter(longitudes[chosen], latitudes[chosen], s=10, label=label, alpha=0.8)
         ax.legend(fontsize=8, ncol=2, loc="lower left")
-    ax.set_xlim(-180, 180)
-    ax.set_ylim(-60, 80)
-    ax.set_xlabel("longitude")
-    ax.set_ylabel("latitude")
     ax.grid(alpha=0.3)
     ax.set_title(title)
     return ax

@@ -81,7 +81,7 @@ def flag_words(kind: str, colours) -> str:
 
 
 def _hemispheres(country: Country) -> set[str]:
-    return {"north" if c.lat >= 0 else "south" for c in cities(country.iso2)}
+    return {"north" if c.latitude >= 0 else "south" for c in cities(country.iso2)}
 
 
 def observe(scene: Scene, view: StreetView) -> dict[str, object]:

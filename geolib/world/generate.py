@@ -127,6 +127,8 @@ def generate(
 
 # ----------------------------------------------------------------------------- writing a world
 
+# Bump when a change to ClueWorld's code changes what a (seed, index) renders: cached worlds then rebuild.
+WORLD_VERSION = 1
 IMAGE_DIRS = {"image": "streetview", "mask": "masks", "satellite": "satellite", "osm": "osm"}
 
 
@@ -185,7 +187,13 @@ def write_world(
     from tqdm.auto import tqdm
 
     out = Path(out)
-    settings = {"seed": seed, "size": size, "tile_size": tile_size, "mix": mix or DEFAULT_MIX}
+    settings = {
+        "version": WORLD_VERSION,
+        "seed": seed,
+        "size": size,
+        "tile_size": tile_size,
+        "mix": mix or DEFAULT_MIX,
+    }
     settings_path = out / "world.json"
     if settings_path.is_file():
         previous = json.loads(settings_path.read_text())
@@ -274,7 +282,7 @@ def ensure_world(n: int | None = None, seed: int = 0, *, progress: bool = True) 
     from geolib.profiles import data_dir, profile
 
     n = n or DEFAULT_WORLD_SIZE[profile()]
-    out = data_dir() / "clueworld" / f"seed{seed}"
+    out = data_dir() / "clueworld" / f"v{WORLD_VERSION}-seed{seed}"
     if len(read_samples(out)) < n or not (out / "cvgtext" / "annotations.json").is_file():
         write_world(out, n, seed, progress=progress)
     return out

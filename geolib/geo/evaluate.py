@@ -1,0 +1,314 @@
+"""The evaluation harness: country / city accuracy, precision, recall and F1 (as GeoReasoner reports
+them), distance accuracy at 1 / 25 / 200 / 750 / 2500 km, GeoScore, per-country breakdown and a
+confusion matrix.
+
+Conventions: *accuracy* and *recall* are correct / all samples; *precision* is correct / answered;
+so a refusal, an unparseable answer or a missing prediction lowers recall but not precision.
+A prediction is scored by distance from its coordinates, else from its city (GeoNames), else from a
+point inside its country; with none of these it misses every distance threshold and scores 0.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from geolib.errors import DataError
+from geolib.formats.validate import check_latitude, check_longitude
+from geolib.geo.cities import city_location, same_city
+from geolib.geo.countries import country_code, country_point, normalize_country
+from geolib.geo.distance import THRESHOLDS_KM, accuracy_at, geoscore, haversine_km
+
+UNANSWERED = "(none)"
+
+
+@dataclass
+class Truth:
+    id: str
+    latitude: float
+    longitude: float
+    country: str  # ISO alpha-2
+    city: str = ""
+
+
+@dataclass
+class Prediction:
+    id: str
+    country: str | None = None  # as the model wrote it: name or code
+    city: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+
+
+def _read_rows(path: Path) -> list[dict]:
+    """Rows of a CSV or JSONL file as dicts (line numbers kept in '_row')."""
+    source = path.name
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise DataError(f"cannot read: {err.strerror or err}", source=str(path)) from None
+    rows = []
+    if path.suffix.lower() in (".jsonl", ".json"):
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise DataError(
+                    f"malformed JSON: {err.msg}", source=source, record=f"line {number}"
+                ) from None
+            if not isinstance(row, dict):
+                raise DataError("expected a JSON object", source=source, record=f"line {number}")
+            rows.append({**row, "_row": f"line {number}"})
+    else:
+        reader = csv.DictReader(text.splitlines())
+        rows = [{**row, "_row": f"row {n}"} for n, row in enumerate(reader, start=2)]
+    if not rows:
+        raise DataError("no records", source=source)
+    return rows
+
+
+def _blank(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or str(value).strip() == ""
+
+
+def _require(rows: list[dict], columns: tuple[str, ...], source: str, any_of: tuple[str, ...] = ()):
+    present = set().union(*(r.keys() for r in rows))
+    missing = [c for c in columns if c not in present]
+    if missing:
+        raise DataError(
+            f"missing column(s) {', '.join(missing)}; found {', '.join(sorted(present - {'_row'}))}",
+            source=source,
+        )
+    if any_of and not present & set(any_of):
+        raise DataError(f"needs at least one of the columns {', '.join(any_of)}", source=source)
+
+
+def read_truth(path: str | Path) -> list[Truth]:
+    """Ground truth: ``id, latitude, longitude`` and optionally ``country`` (else looked up) and ``city``."""
+    path = Path(path)
+    rows = _read_rows(path)
+    _require(rows, ("id", "latitude", "longitude"), path.name)
+    truths, seen = [], set()
+    for row in rows:
+        ident = str(row.get("id") or "").strip()
+        if not ident:
+            raise DataError("is empty", source=path.name, record=row["_row"], field="id")
+        if ident in seen:
+            raise DataError(f"duplicate id {ident!r}", source=path.name, record=row["_row"], field="id")
+        seen.add(ident)
+        lat = check_latitude(row.get("latitude"), path.name, row["_row"])
+        lon = check_longitude(row.get("longitude"), path.name, row["_row"])
+        code = (
+            normalize_country(row.get("country"))
+            if not _blank(row.get("country"))
+            else country_code(lat, lon)
+        )
+        if code is None:
+            given = (
+                "no country given"
+                if _blank(row.get("country"))
+                else f"unknown country {row.get('country')!r}"
+            )
+            raise DataError(
+                f"{given} and ({lat}, {lon}) lies in no country",
+                source=path.name,
+                record=row["_row"],
+                field="country",
+            )
+        truths.append(Truth(ident, lat, lon, code, str(row.get("city") or "").strip()))
+    return truths
+
+
+def read_predictions(path: str | Path, known_ids: set[str] | None = None) -> list[Prediction]:
+    """Predictions: ``id`` plus any of ``country``, ``city``, ``latitude``/``longitude`` or a raw model
+    ``answer`` (JSON or dict text with ``country`` / ``city``). Unknown ids and bad coordinates are errors;
+    an unparseable answer is a refusal."""
+    from geolib.formats.sft import parse_answer
+
+    path = Path(path)
+    rows = _read_rows(path)
+    _require(rows, ("id",), path.name, any_of=("country", "city", "latitude", "answer"))
+    predictions, seen = [], set()
+    for row in rows:
+        ident = str(row.get("id") or "").strip()
+        if not ident:
+            raise DataError("is empty", source=path.name, record=row["_row"], field="id")
+        if known_ids is not None and ident not in known_ids:
+            raise DataError(
+                f"id {ident!r} is not in the ground truth", source=path.name, record=row["_row"], field="id"
+            )
+        if ident in seen:
+            raise DataError(f"duplicate id {ident!r}", source=path.name, record=row["_row"], field="id")
+        seen.add(ident)
+        prediction = Prediction(
+            ident,
+            None if _blank(row.get("country")) else str(row["country"]),
+            None if _blank(row.get("city")) else str(row["city"]),
+        )
+        if not _blank(row.get("answer")):
+            try:
+                answer = parse_answer(str(row["answer"]), source=path.name, record=row["_row"])
+                prediction.country = prediction.country or answer.get("country")
+                prediction.city = prediction.city or answer.get("city")
+            except DataError:
+                pass  # an answer that is not JSON counts as unanswered
+        has_lat, has_lon = not _blank(row.get("latitude")), not _blank(row.get("longitude"))
+        if has_lat != has_lon:
+            raise DataError(
+                "latitude and longitude must be given together",
+                source=path.name,
+                record=row["_row"],
+                field="longitude" if has_lat else "latitude",
+            )
+        if has_lat:
+            prediction.latitude = check_latitude(row["latitude"], path.name, row["_row"])
+            prediction.longitude = check_longitude(row["longitude"], path.name, row["_row"])
+        predictions.append(prediction)
+    return predictions
+
+
+def _prf(correct: int, answered: int, total: int) -> dict[str, float]:
+    precision = correct / answered if answered else 0.0
+    recall = correct / total if total else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {
+        "accuracy": recall,
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "answered": answered,
+        "correct": correct,
+        "total": total,
+    }
+
+
+def _located(prediction: Prediction, code: str | None) -> tuple[float, float] | None:
+    if prediction.latitude is not None:
+        return prediction.latitude, prediction.longitude
+    if prediction.city:
+        match = city_location(prediction.city, code)
+        if match is not None:
+            return match.latitude, match.longitude
+    return country_point(code)
+
+
+def evaluate(
+    predictions: list[Prediction],
+    truths: list[Truth],
+    *,
+    inclusive: bool = False,
+    thresholds: dict[str, float] | None = None,
+) -> dict:
+    """All metrics; truths without a prediction count as unanswered."""
+    by_id = {p.id: p for p in predictions}
+    unknown = sorted(set(by_id) - {t.id for t in truths})
+    if unknown:
+        raise DataError(
+            f"{len(unknown)} prediction id(s) are not in the ground truth, e.g. {unknown[0]!r}", field="id"
+        )
+    true_codes, predicted_codes, km = [], [], []
+    country_correct = city_correct = city_answered = 0
+    city_total = 0
+    for truth in truths:
+        prediction = by_id.get(truth.id, Prediction(truth.id))
+        code = normalize_country(prediction.country) if prediction.country else None
+        if code is None and prediction.latitude is not None:
+            code = country_code(prediction.latitude, prediction.longitude)
+        true_codes.append(truth.country)
+        predicted_codes.append(code or UNANSWERED)
+        country_correct += code == truth.country
+        if truth.city:
+            city_total += 1
+            if prediction.city:
+                city_answered += 1
+                city_correct += same_city(prediction.city, truth.city, truth.country)
+        point = _located(prediction, code)
+        km.append(float(haversine_km(truth.latitude, truth.longitude, *point)) if point else math.inf)
+    km_array = np.array(km)
+    finite = km_array[np.isfinite(km_array)]
+    answered = sum(code != UNANSWERED for code in predicted_codes)
+    result = {
+        "n": len(truths),
+        "country": _prf(country_correct, answered, len(truths)),
+        "city": _prf(city_correct, city_answered, city_total),
+        "distance": {
+            **accuracy_at(km_array, thresholds or THRESHOLDS_KM, inclusive=inclusive),
+            "threshold_rule": "d <= t" if inclusive else "d < t",
+            "located": int(finite.size),
+            "mean_km": float(finite.mean()) if finite.size else float("nan"),
+            "median_km": float(np.median(finite)) if finite.size else float("nan"),
+            "geoscore": float(
+                np.mean(np.where(np.isfinite(km_array), geoscore(np.nan_to_num(km_array)), 0.0))
+            ),
+        },
+        "per_country": per_country(true_codes, predicted_codes, km_array),
+        "confusion": confusion(true_codes, predicted_codes),
+    }
+    return result
+
+
+def per_country(true_codes: list[str], predicted_codes: list[str], km: np.ndarray) -> dict[str, dict]:
+    """Per true country: n, precision, recall, F1 (one-vs-rest) and median error."""
+    true_arr, pred_arr = np.array(true_codes), np.array(predicted_codes)
+    table = {}
+    for code in sorted(set(true_codes)):
+        tp = int(np.sum((true_arr == code) & (pred_arr == code)))
+        predicted = int(np.sum(pred_arr == code))
+        actual = int(np.sum(true_arr == code))
+        precision = tp / predicted if predicted else 0.0
+        recall = tp / actual
+        errors = km[(true_arr == code) & np.isfinite(km)]
+        table[code] = {
+            "n": actual,
+            "precision": precision,
+            "recall": recall,
+            "f1": 2 * precision * recall / (precision + recall) if precision + recall else 0.0,
+            "median_km": float(np.median(errors)) if errors.size else float("nan"),
+        }
+    return table
+
+
+def confusion(true_codes: list[str], predicted_codes: list[str]) -> dict[str, dict[str, int]]:
+    """``{true: {predicted: count}}`` including the ``(none)`` column for unanswered samples."""
+    matrix: dict[str, dict[str, int]] = {}
+    for t, p in zip(true_codes, predicted_codes, strict=True):
+        row = matrix.setdefault(t, {})
+        row[p] = row.get(p, 0) + 1
+    return matrix
+
+
+def format_metrics(metrics: dict) -> str:
+    """A printed summary table of :func:`evaluate`'s result."""
+    from geolib.course import format_table
+
+    rows = []
+    for level in ("country", "city"):
+        m = metrics[level]
+        rows.append(
+            [
+                level,
+                f"{m['accuracy']:.4f}",
+                f"{m['precision']:.4f}",
+                f"{m['recall']:.4f}",
+                f"{m['f1']:.4f}",
+                f"{m['answered']}/{m['total']}",
+            ]
+        )
+    table = format_table(rows, ["level", "accuracy", "precision", "recall", "F1", "answered"])
+    d = metrics["distance"]
+    accs = [k for k in d if k.startswith("acc@")]
+    distance = format_table(
+        [
+            [f"{d[k]:.4f}" for k in accs]
+            + [f"{d['median_km']:.1f}", f"{d['mean_km']:.1f}", f"{d['geoscore']:.0f}"]
+        ],
+        [*accs, "median km", "mean km", "GeoScore"],
+    )
+    return f"{metrics['n']} samples\n{table}\n\ndistance ({d['threshold_rule']})\n{distance}"
