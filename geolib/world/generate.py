@@ -129,7 +129,6 @@ def generate(
 
 # Bump when a change to ClueWorld's code changes what a (seed, index) renders: cached worlds then rebuild.
 WORLD_VERSION = 1
-IMAGE_DIRS = {"image": "streetview", "mask": "masks", "satellite": "satellite", "osm": "osm"}
 
 
 def _save(image: Image.Image, path: Path, **options) -> None:

@@ -111,10 +111,6 @@ class Scene:
     def hemisphere(self) -> str:
         return "north" if self.lat >= 0 else "south"
 
-    @property
-    def road_half_width(self) -> float:
-        return self.lane_width
-
 
 def sample_id(seed: int, index: int) -> str:
     return f"cw{seed:04d}-{index:07d}"

@@ -8,7 +8,6 @@ water in all three views, and shop signs become point-of-interest symbols on the
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -63,12 +62,9 @@ class TopDown:
         return [self(x0, z0), self(x1, z0), self(x1, z1), self(x0, z1)]
 
 
-def _strip(scene: Scene, x0: float, x1: float, reach: float = 400.0) -> tuple[float, float, float, float]:
+def _strip(x0: float, x1: float, reach: float = 400.0) -> tuple[float, float, float, float]:
+    """A band parallel to the road, from x0 to x1 metres off its centre line."""
     return (x0, x1, -reach, reach)
-
-
-def _buildings(scene: Scene) -> Iterator[Thing]:
-    return (t for t in scene.things if t.kind == "building")
 
 
 def render_satellite(scene: Scene, size: int = 128) -> Image.Image:
@@ -87,9 +83,9 @@ def render_satellite(scene: Scene, size: int = 128) -> Image.Image:
         for side, sign in (("left", -1), ("right", 1)):
             ground = scene.ground[side]
             colour = SAT_GROUND[ground]
-            draw.polygon(td.quad(*_strip(scene, sign * kerb, sign * 400)), fill=colour)
-            draw.polygon(td.quad(*_strip(scene, sign * half, sign * kerb)), fill=(170, 168, 160))
-        draw.polygon(td.quad(*_strip(scene, -half, half)), fill=(70, 70, 74))
+            draw.polygon(td.quad(*_strip(sign * kerb, sign * 400)), fill=colour)
+            draw.polygon(td.quad(*_strip(sign * half, sign * kerb)), fill=(170, 168, 160))
+        draw.polygon(td.quad(*_strip(-half, half)), fill=(70, 70, 74))
         if scene.markings:
             colour = NAMED_COLOURS[scene.country.centre_line_colour]
             draw.line([td(0, -400), td(0, 400)], fill=colour, width=1)
@@ -142,10 +138,10 @@ def render_osm(scene: Scene, size: int = 128) -> Image.Image:
     for side, sign in (("left", -1), ("right", 1)):
         ground = scene.ground[side]
         if ground != "earth":
-            draw.polygon(td.quad(*_strip(scene, sign * kerb, sign * 400)), fill=OSM[ground])
+            draw.polygon(td.quad(*_strip(sign * kerb, sign * 400)), fill=OSM[ground])
     major = scene.markings and scene.country.edge_line_colour != "none"
-    draw.polygon(td.quad(*_strip(scene, -half - 0.8, half + 0.8)), fill=OSM["casing"])
-    draw.polygon(td.quad(*_strip(scene, -half, half)), fill=OSM["major_road" if major else "road"])
+    draw.polygon(td.quad(*_strip(-half - 0.8, half + 0.8)), fill=OSM["casing"])
+    draw.polygon(td.quad(*_strip(-half, half)), fill=OSM["major_road" if major else "road"])
     for thing in sorted(scene.things, key=lambda t: t.kind != "building"):
         p = thing.params
         if thing.kind == "building":
