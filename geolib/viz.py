@@ -198,3 +198,34 @@ def plot_locations(latitudes, longitudes, labels=None, ax=None, title: str = "Sa
     ax.grid(alpha=0.3)
     ax.set_title(title)
     return ax
+
+
+def plot_confusion(
+    confusion: dict[str, dict[str, int]],
+    ax=None,
+    *,
+    normalize: bool = True,
+    title: str = "Country confusion (rows: truth, columns: guess)",
+):
+    """Heat map of ``evaluate(...)["confusion"]``; the last column holds unanswered samples."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    truths = sorted(confusion)
+    guesses = sorted({g for row in confusion.values() for g in row} - {"(none)"})
+    labels = sorted(set(truths) | set(guesses))
+    columns = [*labels, "(none)"]
+    matrix = np.array([[confusion.get(t, {}).get(g, 0) for g in columns] for t in labels], dtype=float)
+    if normalize:
+        matrix = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    if ax is None:
+        size = max(5, 0.28 * len(columns))
+        _, ax = plt.subplots(figsize=(size + 1.5, size))
+    image = ax.imshow(matrix, cmap="Blues", vmin=0, vmax=1 if normalize else None)
+    ax.set_xticks(range(len(columns)), columns, rotation=90, fontsize=7)
+    ax.set_yticks(range(len(labels)), labels, fontsize=7)
+    ax.set_xlabel("guess")
+    ax.set_ylabel("truth")
+    ax.set_title(title, fontsize=10)
+    plt.colorbar(image, ax=ax, fraction=0.04, label="share of the row" if normalize else "count")
+    return ax

@@ -342,3 +342,15 @@ def test_maps_draw_every_prediction():
         .render()
     )
     assert "error_km" in html
+
+
+def test_confusion_plot_rows_sum_to_one():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from geolib.viz import plot_confusion
+
+    ax = plot_confusion({"FR": {"FR": 3, "BE": 1}, "JP": {"(none)": 2}})
+    matrix = ax.images[0].get_array()
+    assert matrix.shape == (3, 4)  # BE, FR, JP x BE, FR, JP, (none)
+    assert np.allclose(matrix.sum(axis=1), [0, 1, 1]) and matrix[1, 0] == 0.25 and matrix[2, 3] == 1.0
