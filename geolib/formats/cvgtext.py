@@ -3,13 +3,12 @@ and an annotation JSON ``{query filename: description}``."""
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from geolib.errors import DataError
-from geolib.formats.validate import check_latitude, check_longitude, check_text
+from geolib.formats.validate import check_latitude, check_longitude, check_text, read_json_file
 from geolib.iox import write_json
 
 VIEWS = ("query", "satellite", "osm")
@@ -61,14 +60,7 @@ def read_cvgtext(
     root = Path(root)
     path = root / annotations
     source = str(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as err:
-        raise DataError(f"cannot read: {err.strerror or err}", source=source) from None
-    except json.JSONDecodeError as err:
-        raise DataError(
-            f"malformed JSON at line {err.lineno}, column {err.colno}: {err.msg}", source=source
-        ) from None
+    data = read_json_file(path, source)
     if not isinstance(data, dict):
         raise DataError("expected an object {filename: description}", source=source)
     samples = []

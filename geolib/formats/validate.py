@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 from geolib.errors import DataError
@@ -51,3 +52,22 @@ def check_country_code(value, source: str, record, field: str = "country") -> st
             field=field,
         )
     return code
+
+
+def read_text_file(path) -> str:
+    """A UTF-8 file's text, or a :class:`DataError` naming the file."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise DataError(f"cannot read: {err.strerror or err}", source=str(path)) from None
+
+
+def read_json_file(path, source: str | None = None):
+    """A JSON file's content; malformed JSON is a :class:`DataError` with the line and column."""
+    text = read_text_file(path)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise DataError(
+            f"malformed JSON at line {err.lineno}, column {err.colno}: {err.msg}", source=source or str(path)
+        ) from None

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from geolib.errors import DataError
-from geolib.formats.validate import check_latitude, check_longitude
+from geolib.formats.validate import check_latitude, check_longitude, read_text_file
 from geolib.geo.cities import city_location, same_city
 from geolib.geo.countries import country_code, country_point, normalize_country
 from geolib.geo.distance import THRESHOLDS_KM, accuracy_at, geoscore, haversine_km
@@ -48,10 +48,7 @@ class Prediction:
 def _read_rows(path: Path) -> list[dict]:
     """Rows of a CSV or JSONL file as dicts (line numbers kept in '_row')."""
     source = path.name
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as err:
-        raise DataError(f"cannot read: {err.strerror or err}", source=str(path)) from None
+    text = read_text_file(path)
     rows = []
     if path.suffix.lower() in (".jsonl", ".json"):
         for number, line in enumerate(text.splitlines(), start=1):
