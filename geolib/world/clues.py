@@ -84,74 +84,47 @@ def _hemispheres(country: Country) -> set[str]:
     return {"north" if c.latitude >= 0 else "south" for c in cities(country.iso2)}
 
 
+# Clues whose observed value is one field of the country profile: observing and matching both use this.
+COUNTRY_VALUE = {
+    "driving_side": lambda c: c.driving_side,
+    "centre_line": lambda c: (c.centre_line_colour, c.centre_line_style),
+    "edge_line": lambda c: (c.edge_line_colour, c.edge_line_style),
+    "script": lambda c: c.script,
+    "bollard": lambda c: c.bollard,
+    "pole": lambda c: c.pole_style,
+    "flag": lambda c: (c.flag_kind, c.flag_colours),
+    "architecture": lambda c: c.roof_style,
+}
+
+
+def _plate(country: Country, side: str) -> tuple:
+    colours = country.plate_rear if side == "rear" else country.plate_front
+    return (country.plate_shape, side, *colours, country.plate_band)
+
+
 def observe(scene: Scene, view: StreetView) -> dict[str, object]:
     """Canonical values of the clues visible in ``view`` (keys in :data:`CLUES` order)."""
-    c = scene.country
-    seen = view.visible
-    values: dict[str, object] = {}
     cars = [t for i, t in enumerate(scene.things) if t.kind == "car" and i in view.visible_things]
-    cars.sort(key=lambda t: not t.params["rear"])
-    for clue in CLUES:
-        if clue not in seen:
-            continue
-        if clue == "driving_side":
-            values[clue] = c.driving_side
-        elif clue == "plate" and cars:
-            rear = cars[0].params["rear"]
-            values[clue] = (
-                c.plate_shape,
-                "rear" if rear else "front",
-                *(c.plate_rear if rear else c.plate_front),
-                c.plate_band,
-            )
-        elif clue == "centre_line":
-            values[clue] = (c.centre_line_colour, c.centre_line_style)
-        elif clue == "edge_line":
-            values[clue] = (c.edge_line_colour, c.edge_line_style)
-        elif clue == "script":
-            values[clue] = c.script
-        elif clue == "bollard":
-            values[clue] = c.bollard
-        elif clue == "pole":
-            values[clue] = c.pole_style
-        elif clue == "flag":
-            values[clue] = (c.flag_kind, c.flag_colours)
-        elif clue == "architecture":
-            values[clue] = c.roof_style
-        elif clue == "vegetation":
-            values[clue] = scene.climate
-        elif clue == "sun":
-            values[clue] = scene.hemisphere
-        elif clue == "landmark":
-            values[clue] = scene.city.name
+    cars.sort(key=lambda t: not t.params["rear"])  # a rear plate is the one a player reads
+    place_value = {"vegetation": scene.climate, "sun": scene.hemisphere, "landmark": scene.city.name}
+    values: dict[str, object] = {}
+    for clue in (c for c in CLUES if c in view.visible):
+        if clue in COUNTRY_VALUE:
+            values[clue] = COUNTRY_VALUE[clue](scene.country)
+        elif clue == "plate":
+            if cars:
+                values[clue] = _plate(scene.country, "rear" if cars[0].params["rear"] else "front")
+        else:
+            values[clue] = place_value[clue]
     return values
 
 
 def matches(country: Country, clue: str, value: object) -> bool:
     """Is ``country`` consistent with one observed clue? (Clues about the place, not the country, say yes.)"""
-    if clue == "driving_side":
-        return country.driving_side == value
+    if clue in COUNTRY_VALUE:
+        return COUNTRY_VALUE[clue](country) == value
     if clue == "plate":
-        shape, side, bg, text, band = value
-        return (
-            country.plate_shape == shape
-            and country.plate_band == band
-            and (country.plate_rear if side == "rear" else country.plate_front) == (bg, text)
-        )
-    if clue == "centre_line":
-        return (country.centre_line_colour, country.centre_line_style) == value
-    if clue == "edge_line":
-        return (country.edge_line_colour, country.edge_line_style) == value
-    if clue == "script":
-        return country.script == value
-    if clue == "bollard":
-        return country.bollard == value
-    if clue == "pole":
-        return country.pole_style == value
-    if clue == "flag":
-        return (country.flag_kind, country.flag_colours) == value
-    if clue == "architecture":
-        return country.roof_style == value
+        return _plate(country, value[1]) == value
     if clue == "sun":
         return value in _hemispheres(country)
     return True
@@ -165,6 +138,18 @@ def candidates(observations: dict[str, object], pool: dict[str, Country] | None 
         for code, country in pool.items()
         if all(matches(country, clue, value) for clue, value in observations.items())
     )
+
+
+def narrowing(
+    observations: dict[str, object], pool: dict[str, Country] | None = None
+) -> list[tuple[str, list[str]]]:
+    """The candidate countries after each observation in turn: ``[(clue, candidates), ...]``."""
+    seen: dict[str, object] = {}
+    steps = []
+    for clue, value in observations.items():
+        seen[clue] = value
+        steps.append((clue, candidates(seen, pool)))
+    return steps
 
 
 def describe(clue: str, value: object) -> str:

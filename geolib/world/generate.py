@@ -84,6 +84,15 @@ def make_sample(
     )
 
 
+def _map_in_order(function, jobs: list, workers: int) -> Iterator:
+    """``function(job)`` for each job, in order: in this process, or on a pool when it pays off."""
+    if workers == 1 or len(jobs) <= 1:
+        yield from map(function, jobs)
+        return
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        yield from pool.map(function, jobs)
+
+
 def _make_chunk(args) -> list[Sample]:
     seed, indices, size, tile_size, mix = args
     return [make_sample(seed, i, size=size, tile_size=tile_size, mix=mix) for i in indices]
@@ -109,20 +118,10 @@ def generate(
         (seed, range(i, min(i + chunk, start + n)), size, tile_size, mix)
         for i in range(start, start + n, chunk)
     ]
-    bar = tqdm(total=n, desc="ClueWorld", unit="sample", disable=not progress)
-    try:
-        if workers == 1 or n <= chunk:
-            for job in jobs:
-                for sample in _make_chunk(job):
-                    bar.update()
-                    yield sample
-            return
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            for samples in pool.map(_make_chunk, jobs):
-                bar.update(len(samples))
-                yield from samples
-    finally:
-        bar.close()
+    with tqdm(total=n, desc="ClueWorld", unit="sample", disable=not progress) as bar:
+        for samples in _map_in_order(_make_chunk, jobs, workers):
+            bar.update(len(samples))
+            yield from samples
 
 
 # ----------------------------------------------------------------------------- writing a world
@@ -213,20 +212,10 @@ def write_world(
         (out / "samples.jsonl").open("a", encoding="utf-8") as log,
         tqdm(total=n, initial=len(done), desc="ClueWorld", unit="sample", disable=not progress) as bar,
     ):
-
-        def keep(records):
-            for record in records:
-                log.write(json.dumps(record, ensure_ascii=False) + "\n")
-            log.flush()
+        for records in _map_in_order(_write_chunk, jobs, workers):
+            log.writelines(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
+            log.flush()  # each finished chunk is on disk before the next one is awaited
             bar.update(len(records))
-
-        if workers == 1 or len(jobs) <= 1:
-            for job in jobs:
-                keep(_write_chunk(job))
-        else:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                for records in pool.map(_write_chunk, jobs):
-                    keep(records)
     records = [r for r in read_samples(out) if r["index"] < n]
     export_world(out, records)
     return records

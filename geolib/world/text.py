@@ -17,6 +17,7 @@ from geolib.world.clues import (
     colour_name,
     describe,
     flag_words,
+    narrowing,
 )
 from geolib.world.countries import countries
 from geolib.world.glyphs import FONT_SCRIPTS
@@ -224,14 +225,10 @@ def reasoning_trace(scene: Scene, observations: dict[str, object]) -> str:
     """A human-style explanation that cites each visible clue and concludes on the country (and city)."""
     c = scene.country
     pool = countries()
+    country_clues = {k: v for k, v in observations.items() if k not in ("landmark", "vegetation")}
     steps = []
-    narrowed: dict[str, object] = {}
-    for clue, value in observations.items():
-        if clue in ("landmark", "vegetation"):
-            continue
-        before = len(candidates(narrowed, pool))
-        narrowed[clue] = value
-        left = candidates(narrowed, pool)
+    before = len(pool)
+    for clue, left in narrowing(country_clues, pool):
         names = [country_phrase(pool[code].name) for code in left]
         if len(left) == 1 and before == 1:
             tail = "which confirms it"
@@ -243,16 +240,17 @@ def reasoning_trace(scene: Scene, observations: dict[str, object]) -> str:
             tail = f"which leaves {_join(names)}"
         else:
             tail = f"which leaves {len(left)} of the {len(pool)} countries"
-        steps.append(f"I see {describe(clue, value)}, {tail}.")
+        steps.append(f"I see {describe(clue, observations[clue])}, {tail}.")
+        before = len(left)
     if "vegetation" in observations:
         steps.append(
             f"The vegetation, {describe('vegetation', observations['vegetation'])}, fits a latitude of "
             f"about {abs(round(scene.lat / 5) * 5)} degrees {'north' if scene.lat >= 0 else 'south'}."
         )
     steps[0:1] = [steps[0][0].upper() + steps[0][1:]] if steps else []
-    final = candidates(narrowed, pool) if narrowed else sorted(pool)
+    final = candidates(country_clues, pool)
     name = country_phrase(c.name)
-    if not narrowed:
+    if not country_clues:
         conclusion = f"There are almost no clues in this view, so any answer is a guess; my guess is {name}."
     elif len(final) == 1:
         conclusion = f"Putting these clues together, the image was taken in {name}."
