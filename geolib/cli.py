@@ -1,12 +1,22 @@
-"""The ``geolib`` command. Each stage of the course adds a subcommand here."""
+"""The ``geolib`` command. Each stage of the course adds a subcommand here.
+
+Exit codes: 0 done, 1 done with failures (doctor, course), 2 an error (one line on stderr),
+130 interrupted (Ctrl-C), 141 stdout closed early (e.g. ``geolib models | head -1``).
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from geolib.errors import GeolibError
+
+# 128 + SIGPIPE: what the shell reports for a tool stopped by a closed pipe. Not 0: the command did not
+# finish (``evaluate`` writes --out after printing), and ``set -o pipefail`` should see that as with `cat`.
+EXIT_BROKEN_PIPE = 141
+EXIT_INTERRUPTED = 130
 
 
 def _doctor(args: argparse.Namespace) -> int:
@@ -49,6 +59,7 @@ def _models(args: argparse.Namespace) -> int:
 
 
 def _parse_mix(text: str | None) -> dict[str, float] | None:
+    """``rich=0.5,poor=0.5`` as a dict; only the syntax is checked here, the weights by the stage."""
     if not text:
         return None
     mix = {}
@@ -60,13 +71,6 @@ def _parse_mix(text: str | None) -> dict[str, float] | None:
             raise GeolibError(
                 f"--mix expects name=weight pairs such as rich=0.5,poor=0.5, got {part!r}"
             ) from None
-    from geolib.world.scene import RICHNESS_LEVELS
-
-    unknown = set(mix) - set(RICHNESS_LEVELS)
-    if unknown:
-        raise GeolibError(
-            f"--mix: unknown richness {', '.join(sorted(unknown))}; use {', '.join(RICHNESS_LEVELS)}"
-        )
     return mix
 
 
@@ -76,8 +80,6 @@ def _world(args: argparse.Namespace) -> int:
 
     from geolib.world import write_world
 
-    if args.n < 1:
-        raise GeolibError("--n must be at least 1")
     started = time.perf_counter()
     records = write_world(
         args.out,
@@ -102,11 +104,22 @@ def _world(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from geolib.course import format_table
     from geolib.geo.evaluate import evaluate, format_metrics, read_predictions, read_truth
-    from geolib.iox import write_json
+    from geolib.iox import check_writable, write_json
 
-    truths = read_truth(args.truth)
-    predictions = read_predictions(args.predictions, known_ids={t.id for t in truths})
-    metrics = evaluate(predictions, truths, inclusive=args.inclusive)
+    if args.out:
+        check_writable(args.out)
+    skipped: list[dict] = []  # truth rows in no country: reported, the rest is scored
+    truths = read_truth(args.truth, skipped=skipped)
+    for row in skipped[:5]:
+        print(f"geolib evaluate: skipped {row['problem']}", file=sys.stderr)
+    if len(skipped) > 5:
+        print(
+            f"geolib evaluate: skipped {len(skipped) - 5} more truth rows (see skipped_truth)",
+            file=sys.stderr,
+        )
+    known_ids = {t.id for t in truths} | {row["id"] for row in skipped}
+    predictions = read_predictions(args.predictions, known_ids=known_ids)
+    metrics = evaluate(predictions, truths, inclusive=args.inclusive, skipped_truth=skipped)
     print(format_metrics(metrics))
     worst = sorted(metrics["per_country"].items(), key=lambda item: (item[1]["f1"], -item[1]["n"]))[
         : args.show
@@ -134,11 +147,20 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _path(text: str) -> Path:
+    """A path argument: ``~`` expanded (the shell leaves it in ``--out=~/x``); an empty one is refused."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a path, got an empty string")
+    return Path(text).expanduser()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="geolib",
         description="Engine of the GeoReasoner / CVG-Text course. "
         "GEOLIB_PROFILE=tiny|full selects the profile (default tiny).",
+        epilog="exit status: 0 done, 1 done with failures, 2 error, 130 interrupted (rerun to resume), "
+        f"{EXIT_BROKEN_PIPE} output closed early (e.g. piped into head).",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -146,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.set_defaults(func=_doctor)
 
     course = sub.add_parser("course", help="build offline assets and execute the notebooks headless")
-    course.add_argument("--out", type=Path, default=Path("outputs"), help="where executed notebooks go")
+    course.add_argument("--out", type=_path, default=Path("outputs"), help="where executed notebooks go")
     course.add_argument("--timeout", type=int, default=900, help="seconds allowed per cell")
     course.add_argument("notebooks", nargs="*", help="notebook name prefixes (default: all), e.g. 00 03")
     course.set_defaults(func=_course)
@@ -158,24 +180,34 @@ def build_parser() -> argparse.ArgumentParser:
     world.add_argument(
         "--seed", type=int, default=0, help="world seed (a sample is a function of seed and index)"
     )
-    world.add_argument("--out", type=Path, required=True, help="output directory")
-    world.add_argument("--size", type=int, default=256, help="street-view width and height in pixels")
-    world.add_argument("--tile-size", type=int, default=128, help="satellite / OSM tile size in pixels")
+    world.add_argument("--out", type=_path, required=True, help="output directory")
+    world.add_argument(
+        "--size",
+        type=int,
+        default=256,
+        help="street-view width and height in pixels (at least 64: smaller views lose their clues)",
+    )
+    world.add_argument(
+        "--tile-size",
+        type=int,
+        default=128,
+        help="satellite / OSM tile size in pixels (at least 32: a tile spans 100 m, a lane 3 m)",
+    )
     world.add_argument("--mix", help="richness mix, e.g. rich=0.4,medium=0.3,poor=0.2,closeup=0.1")
-    world.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    world.add_argument("--workers", type=int, default=None, help="processes, at least 1 (default: all cores)")
     world.set_defaults(func=_world)
 
     evaluate = sub.add_parser("evaluate", help="score predictions against ground truth (CSV or JSONL)")
     evaluate.add_argument(
         "--predictions",
-        type=Path,
+        type=_path,
         required=True,
         help="id + country / city / latitude,longitude / answer (raw model JSON)",
     )
     evaluate.add_argument(
-        "--truth", type=Path, required=True, help="id, latitude, longitude [, country, city]"
+        "--truth", type=_path, required=True, help="id, latitude, longitude [, country, city]"
     )
-    evaluate.add_argument("--out", type=Path, help="write all metrics as JSON here")
+    evaluate.add_argument("--out", type=_path, help="write all metrics as JSON here")
     evaluate.add_argument(
         "--inclusive", action="store_true", help="count d <= threshold (default strict d <)"
     )
@@ -190,16 +222,37 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; see the module docstring for the exit codes."""
+    try:
+        try:
+            return _run(argv)
+        finally:
+            sys.stdout.flush()  # a reader that has gone shows up here, not as a traceback at exit
+    except BrokenPipeError:
+        # As the Python docs advise for SIGPIPE: point stdout at devnull so that the final flush
+        # at interpreter exit cannot fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+
+
+def _run(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
     try:
+        from geolib.profiles import profile
+
+        profile()  # a mistyped GEOLIB_PROFILE stops every command here, before it does anything
         return args.func(args)
     except GeolibError as err:
         print(f"geolib {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"geolib {args.command}: interrupted; rerun to resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

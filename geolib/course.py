@@ -306,9 +306,12 @@ def run_course(
     out_dir: str | Path = "outputs", notebooks: list[Path] | None = None, *, timeout: int = 900
 ) -> list[NotebookRun]:
     """Prepare offline assets, execute every notebook, write ``out_dir`` and a summary."""
-    from geolib.iox import write_json, write_text
+    from geolib.iox import make_dir, write_json, write_text
+    from geolib.profiles import profile
 
-    out_dir = Path(out_dir)
+    # Fail now, not after the first notebook: a bad profile or an --out that cannot be a directory.
+    profile()
+    out_dir = make_dir(out_dir)
     for line in prepare_offline_assets():
         print(line)
     runs = []

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from geolib.errors import GeolibError
+from geolib.iox import atomic_dir, make_dir, write_json
 
 PROFILES = ("tiny", "full")
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -27,10 +28,11 @@ RESOURCES_DIR = PACKAGE_DIR / "resources"
 
 
 def profile() -> str:
-    """The active profile, from ``GEOLIB_PROFILE`` (default ``tiny``)."""
-    name = os.environ.get("GEOLIB_PROFILE", "tiny").strip().lower() or "tiny"
+    """The active profile, from ``GEOLIB_PROFILE`` (default ``tiny``); the only reader of that variable."""
+    raw = os.environ.get("GEOLIB_PROFILE", "tiny")
+    name = raw.strip().lower() or "tiny"  # " FULL " is full: a stray space or capital is no reason to fail
     if name not in PROFILES:
-        raise GeolibError(f"GEOLIB_PROFILE={name!r} is not a profile; choose one of {', '.join(PROFILES)}")
+        raise GeolibError(f"GEOLIB_PROFILE={raw!r} is not a profile; choose one of {', '.join(PROFILES)}")
     return name
 
 
@@ -63,15 +65,14 @@ def default_data_dir() -> Path:
 
 def data_dir() -> Path:
     """The cache directory (see :func:`default_data_dir`), created on first use."""
-    path = default_data_dir()
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    try:
+        return make_dir(default_data_dir())
+    except GeolibError as err:
+        raise GeolibError(f"{err} (the data directory: set GEOLIB_DATA to a writable one)") from None
 
 
 def models_dir() -> Path:
-    path = data_dir() / "models"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return make_dir(data_dir() / "models")
 
 
 def device(preferred: str | None = None):
@@ -186,8 +187,9 @@ def tiny_key(model: ModelSpec) -> str:
 
 
 def tiny_model_dir(name: str) -> Path:
+    """Where the tiny model ``name`` is (or will be) built; creates nothing, so listing needs no write access."""
     model = spec(name)
-    return models_dir() / f"{model.name}-{tiny_key(model)}"
+    return default_data_dir() / "models" / f"{model.name}-{tiny_key(model)}"
 
 
 MANIFEST = "geolib-model.json"
@@ -197,13 +199,18 @@ def build_tiny(name: str, *, force: bool = False) -> Path:
     """Build (once, under a file lock) and return the directory of the tiny model ``name``."""
     from filelock import FileLock
 
-    from geolib.iox import atomic_dir, write_json
-
     model = spec(name)
     target = tiny_model_dir(name)
-    with FileLock(str(models_dir() / f".{model.name}.lock")):
+    if (target / MANIFEST).is_file() and not force:
+        return target  # the manifest is written last, inside atomic_dir: a read-only shared cache works
+    lock = FileLock(str(models_dir() / f".{model.name}.lock"))
+    try:
+        lock.acquire()
+    except OSError as err:
+        raise GeolibError(f"cannot write {lock.lock_file}: {err.strerror or err}") from None
+    try:
         if (target / MANIFEST).is_file() and not force:
-            return target
+            return target  # built by another process while we waited for the lock
         started = time.perf_counter()
         with atomic_dir(target) as tmp:
             model.builder_function()(tmp, model.seed)
@@ -218,14 +225,16 @@ def build_tiny(name: str, *, force: bool = False) -> Path:
                     "build_seconds": round(time.perf_counter() - started, 2),
                 },
             )
+    finally:
+        lock.release()
     return target
 
 
 def resolve(name: str, profile_name: str | None = None) -> str:
     """What to pass to ``from_pretrained`` for ``name``: a hub id (full) or a local directory (tiny)."""
-    chosen = profile_name or profile()
+    chosen = profile() if profile_name is None else profile_name.strip().lower()
     if chosen not in PROFILES:
-        raise GeolibError(f"profile {chosen!r} is not one of {', '.join(PROFILES)}")
+        raise GeolibError(f"profile {profile_name!r} is not one of {', '.join(PROFILES)}")
     model = spec(name)
     if chosen == "full":
         return model.hub_id

@@ -207,14 +207,17 @@ def plot_confusion(
     normalize: bool = True,
     title: str = "Country confusion (rows: truth, columns: guess)",
 ):
-    """Heat map of ``evaluate(...)["confusion"]``; the last column holds unanswered samples."""
+    """Heat map of ``evaluate(...)["confusion"]``; the last columns hold names that are not countries
+    (``(unknown)``, only when there are any) and unanswered samples (``(none)``)."""
     import matplotlib.pyplot as plt
     import numpy as np
 
+    from geolib.geo.evaluate import UNANSWERED, UNKNOWN
+
     truths = sorted(confusion)
-    guesses = sorted({g for row in confusion.values() for g in row} - {"(none)"})
-    labels = sorted(set(truths) | set(guesses))
-    columns = [*labels, "(none)"]
+    guesses = {g for row in confusion.values() for g in row}
+    labels = sorted(set(truths) | (guesses - {UNANSWERED, UNKNOWN}))  # rows and columns: real countries
+    columns = [*labels, *([UNKNOWN] if UNKNOWN in guesses else []), UNANSWERED]
     matrix = np.array([[confusion.get(t, {}).get(g, 0) for g in columns] for t in labels], dtype=float)
     if normalize:
         matrix = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)

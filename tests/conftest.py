@@ -13,3 +13,32 @@ def tmp_data(tmp_path, monkeypatch):
     """A private GEOLIB_DATA directory for tests that build or write cached artifacts."""
     monkeypatch.setenv("GEOLIB_DATA", str(tmp_path / "geolib-data"))
     return tmp_path / "geolib-data"
+
+
+@pytest.fixture
+def unwritable_dir(tmp_path):
+    """A directory in which no file can be created, by this user.
+
+    chmod 0o500 stops anyone but root; the tests may run as root, so then use sysfs, where the
+    kernel itself refuses new files (EACCES / EPERM, or EROFS where /sys is mounted read-only).
+    """
+    import tempfile
+    from pathlib import Path
+
+    if os.geteuid() != 0:
+        locked = tmp_path / "read-only"
+        locked.mkdir(mode=0o500)
+        yield locked
+        locked.chmod(0o700)
+        return
+    candidate = Path("/sys/kernel")
+    if not candidate.is_dir():
+        pytest.skip("running as root without /sys: no unwritable directory to test with")
+    try:
+        fd, probe = tempfile.mkstemp(dir=candidate)
+    except OSError:
+        yield candidate
+        return
+    os.close(fd)
+    os.unlink(probe)
+    pytest.skip(f"running as root and {candidate} is writable: no unwritable directory to test with")

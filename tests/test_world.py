@@ -238,11 +238,112 @@ def test_country_csv_errors_name_line_and_field(tmp_path):
 def test_a_small_classifier_learns_countries_from_rich_scenes_not_poor_ones():
     from geolib.world.baseline import accuracy, fit_country_baseline
 
-    rich = list(generate(1500, seed=11, size=96, tile_size=16, mix={"rich": 1.0}, progress=False))
-    poor = list(generate(300, seed=12, size=96, tile_size=16, mix={"poor": 1.0}, progress=False))
+    rich = list(generate(1500, seed=11, size=96, tile_size=32, mix={"rich": 1.0}, progress=False))
+    poor = list(generate(300, seed=12, size=96, tile_size=32, mix={"poor": 1.0}, progress=False))
     model = fit_country_baseline([s.image for s in rich[:1200]], [s.country for s in rich[:1200]])
     rich_accuracy = accuracy(model, [s.image for s in rich[1200:]], [s.country for s in rich[1200:]])
     poor_accuracy = accuracy(model, [s.image for s in poor], [s.country for s in poor])
     chance = 1 / len(countries())
     assert rich_accuracy > 10 * chance, rich_accuracy
     assert poor_accuracy < rich_accuracy - 0.25, (rich_accuracy, poor_accuracy)
+
+
+# ----------------------------------------------------------------------------- bollard facts (issue 13)
+
+
+def _scene_with_only_bollards(code):
+    """A rich ``code`` scene whose posts stand on both sides, the nearest within 7 m; nothing else drawn."""
+    for index in range(200):
+        scene = make_scene(0, index, {"rich": 1.0}, country_codes=(code,))
+        posts = [t for t in scene.things if t.kind == "bollard"]
+        if {t.x > 0 for t in posts} == {False, True} and min(t.z for t in posts) < 7:
+            scene.things = posts  # so that no car or sign hides a post
+            return scene
+    raise AssertionError(f"no {code} scene with bollards on both sides")
+
+
+def _bollard_pixels(view, min_pixels):
+    """(rows, cols, RGB) of each drawn bollard with at least ``min_pixels`` pixels."""
+    image = np.asarray(view.image).astype(int)
+    for ident, clue in view.instance_clues.items():
+        rows, cols = np.nonzero(view.instances == ident)
+        if clue == "bollard" and len(rows) >= min_pixels:
+            yield rows, cols, image[rows, cols]
+
+
+def _near(pixels, colour):
+    return np.abs(pixels - np.array(NAMED_COLOURS[colour])).max(axis=1) < 25
+
+
+def test_bollard_rows_follow_the_road_marking_regulations():
+    from geolib.world.clues import describe
+    from geolib.world.countries import Bollard
+
+    profiles = countries()
+    assert profiles["DE"].bollard == Bollard("white", "black", "white", "white", slanted=True)
+    assert profiles["FR"].bollard == Bollard("white", "black", "white", "white", slanted=True)
+    assert profiles["NZ"].bollard == Bollard("white", "white", "white", "yellow")
+    assert profiles["NZ"].bollard.reflector("left") == "white"
+    assert profiles["NZ"].bollard.reflector("right") == "yellow"
+    # The one-colour form still reads as the same colour on both sides.
+    assert profiles["IT"].bollard == Bollard("white", "black", "red", "red")
+    assert describe("bollard", profiles["FR"].bollard) == (
+        "white bollards with a slanted black band and white reflectors"
+    )
+    assert describe("bollard", profiles["NZ"].bollard) == (
+        "white bollards with white reflectors on the left and yellow ones on the right"
+    )
+
+
+def test_new_zealand_posts_show_white_reflectors_on_the_left_and_yellow_on_the_right():
+    from geolib.world.text import describe_scene
+
+    scene = _scene_with_only_bollards("NZ")
+    view = render_street(scene)
+    checked = {"left": 0, "right": 0}
+    for _, cols, pixels in _bollard_pixels(view, 30):
+        side = "left" if cols.mean() < 128 else "right"
+        assert not _near(pixels, "red").any(), side
+        if side == "left":  # body and reflector are both white here: every pixel is white
+            assert _near(pixels, "white").all()
+            assert not _near(pixels, "yellow").any()
+        else:
+            assert _near(pixels, "yellow").sum() >= 1
+        checked[side] += 1
+    assert checked["left"] >= 1 and checked["right"] >= 1, checked
+    assert "white reflectors on the left and yellow ones on the right" in describe_scene(scene, view)
+
+
+def test_french_posts_have_a_band_sloping_down_towards_the_road():
+    scene = _scene_with_only_bollards("FR")
+    view = render_street(scene)
+    slopes = []
+    for rows, cols, pixels in _bollard_pixels(view, 100):  # near posts: a far one is a few pixels wide
+        band = pixels.sum(axis=1) < 200  # the black band (the body and reflector are white)
+        assert band.any(), "no black band drawn"
+        band_cols = cols[band]
+        first, last = band_cols.min(), band_cols.max()
+        left_edge = rows[band & (cols == first)].mean()
+        right_edge = rows[band & (cols == last)].mean()
+        road_is_left = cols.mean() > 128
+        # Image rows grow downwards: the edge nearer the road sits lower, i.e. on a larger row.
+        slopes.append(left_edge - right_edge if road_is_left else right_edge - left_edge)
+    assert slopes and min(slopes) >= 1.5, slopes  # a level band measures 0 here
+
+
+@pytest.mark.parametrize("bad", ["white|", "white|pink", "white|yellow|red", "|yellow"])
+def test_country_csv_rejects_a_malformed_two_sided_reflector(tmp_path, bad):
+    from geolib import DataError
+    from geolib.world.countries import COUNTRIES_FILE
+
+    lines = COUNTRIES_FILE.read_text(encoding="utf-8").splitlines()
+    nz = next(line for line in lines if line.startswith("NZ,"))
+    good = tmp_path / "good.csv"
+    good.write_text(f"{lines[0]}\n{nz}\n", encoding="utf-8")
+    assert read_countries(good)["NZ"].bollard.reflector("right") == "yellow"
+    broken = tmp_path / "countries.csv"
+    broken.write_text(f"{lines[0]}\n{nz.replace(':white|yellow,', f':{bad},', 1)}\n", encoding="utf-8")
+    with pytest.raises(
+        DataError, match=r"countries.csv, record line 2 \(NZ\), field 'bollard': .*left\|right colour names"
+    ):
+        read_countries(broken)

@@ -3,6 +3,7 @@ and an annotation JSON ``{query filename: description}``."""
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,6 +64,8 @@ def read_cvgtext(
     data = read_json_file(path, source)
     if not isinstance(data, dict):
         raise DataError("expected an object {filename: description}", source=source)
+    # each folder is listed once: exact lookups (no glob, so ids with '[', '*' or '?' work), no stat per file
+    listings = {view: _listing(root / view) for view in VIEWS} if check_files else {}
     samples = []
     for filename, description in data.items():
         lat, lon, _ = parse_cvg_filename(filename, source, filename)
@@ -70,18 +73,32 @@ def read_cvgtext(
         paths = {view: root / view / filename for view in VIEWS}
         if check_files:
             for view, file in paths.items():
-                if not file.is_file():
-                    # satellite / OSM tiles may be stored with another image extension
-                    alternatives = list(file.parent.glob(file.stem + ".*"))
-                    if not alternatives:
-                        raise DataError(
-                            f"no {view} image {file.name} in {file.parent}",
-                            source=source,
-                            record=filename,
-                            field=view,
-                        )
-                    paths[view] = alternatives[0]
+                by_name, by_stem = listings[view]
+                # satellite / OSM tiles may be stored with another image extension
+                found = by_name.get(file.name) or by_stem.get(file.stem)
+                if found is None:
+                    raise DataError(
+                        f"no {view} image {file.name} in {file.parent}",
+                        source=source,
+                        record=filename,
+                        field=view,
+                    )
+                paths[view] = found
         samples.append(
             CVGTextSample(filename, lat, lon, description, paths["query"], paths["satellite"], paths["osm"])
         )
     return samples
+
+
+def _listing(folder: Path) -> tuple[dict[str, Path], dict[str, Path]]:
+    """The files of ``folder`` by name and by stem (an absent folder has none)."""
+    by_name: dict[str, Path] = {}
+    by_stem: dict[str, Path] = {}
+    if folder.is_dir():
+        with os.scandir(folder) as entries:
+            for entry in sorted(entries, key=lambda e: e.name):
+                if entry.is_file():
+                    path = Path(entry.path)
+                    by_name[entry.name] = path
+                    by_stem.setdefault(path.stem, path)  # the first in name order: a reproducible choice
+    return by_name, by_stem

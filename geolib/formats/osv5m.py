@@ -9,7 +9,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from geolib.errors import DataError
-from geolib.formats.validate import check_country_code, check_latitude, check_longitude, check_text
+from geolib.formats.validate import (
+    check_country_code,
+    check_id,
+    check_latitude,
+    check_longitude,
+    read_csv_file,
+)
 from geolib.iox import write_text
 
 COLUMNS = ("id", "latitude", "longitude", "country", "region", "city")
@@ -43,35 +49,27 @@ def read_osv5m_csv(path: str | Path) -> list[LocationRecord]:
     """
     path = Path(path)
     source = path.name
-    try:
-        with path.open(newline="", encoding="utf-8") as handle:
-            reader = csv.DictReader(handle)
-            header = reader.fieldnames or []
-            missing = [c for c in REQUIRED if c not in header]
-            if missing:
-                raise DataError(
-                    f"missing column(s) {', '.join(missing)}; found {', '.join(header) or 'none'}",
-                    source=source,
-                )
-            records, seen = [], set()
-            for row_number, row in enumerate(reader, start=2):
-                record = f"row {row_number}"
-                ident = check_text(row.get("id"), source, record, "id").strip()
-                if ident in seen:
-                    raise DataError(f"duplicate id {ident!r}", source=source, record=record, field="id")
-                seen.add(ident)
-                records.append(
-                    LocationRecord(
-                        id=ident,
-                        latitude=check_latitude(row.get("latitude"), source, record),
-                        longitude=check_longitude(row.get("longitude"), source, record),
-                        country=check_country_code(row.get("country"), source, record),
-                        region=(row.get("region") or "").strip(),
-                        city=(row.get("city") or "").strip(),
-                    )
-                )
-    except OSError as err:
-        raise DataError(f"cannot read: {err.strerror or err}", source=str(path)) from None
-    except csv.Error as err:
-        raise DataError(f"malformed CSV: {err}", source=source) from None
+    header, rows = read_csv_file(path, source)
+    missing = [c for c in REQUIRED if c not in header]
+    if missing:
+        raise DataError(
+            f"missing column(s) {', '.join(missing)}; found {', '.join(header) or 'none'}", source=source
+        )
+    records, seen = [], set()
+    for row_number, row in rows:
+        record = f"row {row_number}"
+        ident = check_id(row["id"], source, record)
+        if ident in seen:
+            raise DataError(f"duplicate id {ident!r}", source=source, record=record, field="id")
+        seen.add(ident)
+        records.append(
+            LocationRecord(
+                id=ident,
+                latitude=check_latitude(row["latitude"], source, record),
+                longitude=check_longitude(row["longitude"], source, record),
+                country=check_country_code(row["country"], source, record),
+                region=row.get("region", "").strip(),
+                city=row.get("city", "").strip(),
+            )
+        )
     return records

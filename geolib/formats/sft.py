@@ -10,11 +10,12 @@ from __future__ import annotations
 import ast
 import json
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 from geolib.errors import DataError
-from geolib.formats.validate import check_text
+from geolib.formats.validate import check_id, check_text, read_json_file
 from geolib.iox import write_json
 
 STAGE1_PROMPT = "Which country is the image located? Explain the reason."
@@ -57,37 +58,106 @@ def write_sft_json(examples: list[SFTExample], path: str | Path) -> Path:
     return write_json(path, [make_record(e) for e in examples], indent=1)
 
 
+# Bounds that keep parse_answer linear on hostile input (a 1 MB rant, "{" * 100000, ...): a real
+# answer is a flat object of a few hundred characters, so these leave a wide margin.
+MAX_ANSWER_OBJECT_CHARS = 20_000  # an object longer than this is not looked for
+MAX_ANSWER_CANDIDATES = 50  # "{" positions tried before giving up
+MAX_ANSWER_DEPTH = 20  # brackets nested deeper than this are an error, not a parser crash
+ANSWER_TEXT_KEYS = ("country", "city", "reasons")
+_STRUCTURE = re.compile(r"""[{}()\[\]"'\\]""")
+_CLOSING = {"}": "{", "]": "[", ")": "("}
+
+
+def _object_end(text: str, start: int, source: str, record) -> int | None:
+    """The index just past the ``}`` that closes the ``{`` at ``start``, or None if it does not close.
+
+    Brackets must balance and quoted strings are skipped (braces inside ``"a {b}"`` do not count).
+    Quotes are only tracked inside the object: an apostrophe in the prose around it is not a string.
+    """
+    stack: list[str] = []
+    quote, escaped_at = None, -1
+    for match in _STRUCTURE.finditer(text, start, min(len(text), start + MAX_ANSWER_OBJECT_CHARS)):
+        at, char = match.start(), match.group()
+        if at == escaped_at:
+            continue
+        if quote:
+            if char == "\\":
+                escaped_at = at + 1
+            elif char == quote:
+                quote = None
+        elif char in "\"'":
+            quote = char
+        elif char in "{[(":
+            stack.append(char)
+            if len(stack) > MAX_ANSWER_DEPTH:
+                raise DataError(
+                    f"brackets nested more than {MAX_ANSWER_DEPTH} levels deep",
+                    source=source,
+                    record=record,
+                    field="answer",
+                )
+        elif char in _CLOSING:
+            if not stack or stack.pop() != _CLOSING[char]:
+                return None
+            if not stack:
+                return at + 1
+    return None
+
+
+def _literal(candidate: str):
+    """JSON, else a Python literal (single quotes, trailing commas), else None."""
+    try:
+        return json.loads(candidate)
+    except ValueError:
+        pass
+    try:
+        with warnings.catch_warnings():  # "invalid escape sequence" in a model's text is not our concern
+            warnings.simplefilter("ignore")
+            return ast.literal_eval(candidate)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return None  # TypeError: {{"a": 1}} is a set of dicts to Python
+
+
+def _first_object(text: str, source: str, record) -> dict:
+    """The first balanced ``{...}`` in ``text`` that parses to a dict (fenced or not, prose around it)."""
+    problem = f"no JSON object in {text[:80]!r}"
+    position = 0
+    for _ in range(MAX_ANSWER_CANDIDATES):
+        start = text.find("{", position)
+        if start < 0:
+            break
+        end = _object_end(text, start, source, record)
+        if end is not None:
+            value = _literal(text[start:end])
+            if isinstance(value, dict):
+                return value
+            problem = f"not JSON nor a dict literal: {text[start:end][:80]!r}"
+        position = start + 1  # also finds an object nested in a failed one: {{"country": "France"}}
+    raise DataError(problem, source=source, record=record, field="answer")
+
+
 def parse_answer(text: str, *, source: str = "answer", record=None, required: tuple[str, ...] = ()) -> dict:
-    """Parse a model or dataset answer: JSON or a Python dict literal, optionally inside ``` fences or prose."""
+    """Parse a model or dataset answer: the first JSON object or Python dict literal in ``text``, which may
+    sit inside ``` fences or prose. Keys come back lower-cased and stripped; ``country``, ``city`` and
+    ``reasons`` are text or None (a blank or null value means "not answered"; a list of reasons is joined
+    with "; "); any other type is a :class:`DataError` naming the field, as is a missing ``required`` key."""
     if not isinstance(text, str) or not text.strip():
         raise DataError("the answer is empty", source=source, record=record, field="answer")
-    candidate = text.strip()
-    fenced = re.search(r"```(?:json|python)?\s*(.*?)```", candidate, re.S)
-    if fenced:
-        candidate = fenced.group(1).strip()
-    if not candidate.startswith("{"):
-        braces = re.search(r"\{.*\}", candidate, re.S)
-        if braces is None:
-            raise DataError(f"no JSON object in {text[:80]!r}", source=source, record=record, field="answer")
-        candidate = braces.group(0)
-    value = None
-    try:
-        value = json.loads(candidate)
-    except json.JSONDecodeError:
-        try:
-            value = ast.literal_eval(candidate)
-        except (ValueError, SyntaxError):
-            raise DataError(
-                f"not JSON nor a dict literal: {text[:80]!r}", source=source, record=record, field="answer"
-            ) from None
-    if not isinstance(value, dict):
-        raise DataError(
-            f"expected an object, got {type(value).__name__}", source=source, record=record, field="answer"
-        )
+    answer = {}
+    for key, value in _first_object(text, source, record).items():
+        name = key.strip().lower() if isinstance(key, str) else key
+        if name in answer:
+            raise DataError(f"the key '{name}' appears twice", source=source, record=record, field=name)
+        if name == "reasons" and isinstance(value, list) and all(isinstance(v, str) for v in value):
+            value = "; ".join(value)
+        if name in ANSWER_TEXT_KEYS and value is not None:
+            check_text(value, source, record, name, allow_empty=True)
+            value = value if value.strip() else None  # blank means "not answered", as null does
+        answer[name] = value
     for key in required:
-        if key not in value or not isinstance(value[key], str) or not value[key].strip():
+        if not answer.get(key):
             raise DataError(f"the answer lacks a non-empty '{key}'", source=source, record=record, field=key)
-    return value
+    return answer
 
 
 def read_sft_json(path: str | Path, stage: int) -> list[SFTExample]:
@@ -96,14 +166,7 @@ def read_sft_json(path: str | Path, stage: int) -> list[SFTExample]:
         raise DataError(f"stage must be 1 or 2, got {stage}", source=str(path))
     path = Path(path)
     source = path.name
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as err:
-        raise DataError(f"cannot read: {err.strerror or err}", source=str(path)) from None
-    except json.JSONDecodeError as err:
-        raise DataError(
-            f"malformed JSON at line {err.lineno}, column {err.colno}: {err.msg}", source=source
-        ) from None
+    data = read_json_file(path, source)
     if not isinstance(data, list):
         raise DataError("expected a JSON list of conversations", source=source)
     examples = []
@@ -113,7 +176,7 @@ def read_sft_json(path: str | Path, stage: int) -> list[SFTExample]:
         )
         if not isinstance(item, dict):
             raise DataError("expected an object", source=source, record=record)
-        ident = check_text(item.get("id"), source, record, "id")
+        ident = check_id(item.get("id"), source, record)
         turns = item.get("conversations")
         if not isinstance(turns, list) or len(turns) < 2:
             raise DataError(

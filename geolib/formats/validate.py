@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import codecs
+import csv
+import io
 import json
 import math
+from pathlib import Path
+
+import numpy as np
 
 from geolib.errors import DataError
 
 
 def _number(value, source: str, record, field: str) -> float:
+    # float(True) == 1.0: a JSON boolean must not pass as a coordinate
+    if isinstance(value, (bool, np.bool_)):
+        raise DataError(f"expected a number, got {value!r}", source=source, record=record, field=field)
     try:
         number = float(value)
     except (TypeError, ValueError):
@@ -42,7 +51,22 @@ def check_text(value, source: str, record, field: str, *, allow_empty: bool = Fa
     return value
 
 
+def check_id(value, source: str, record, field: str = "id") -> str:
+    """A record id as text: numbers are ids too (``0`` is valid); missing or blank ids are errors."""
+    if isinstance(value, bool) or value is None or isinstance(value, (dict, list)):
+        raise DataError(f"expected an id, got {value!r}", source=source, record=record, field=field)
+    if isinstance(value, float) and not value.is_integer():
+        raise DataError(f"expected an id, got {value!r}", source=source, record=record, field=field)
+    text = str(int(value)) if isinstance(value, float) else str(value).strip()
+    if not text:
+        raise DataError("is empty", source=source, record=record, field=field)
+    return text
+
+
 def check_country_code(value, source: str, record, field: str = "country") -> str:
+    """An ISO 3166-1 alpha-2 code that exists (GeoNames' list, which includes ``XK`` Kosovo)."""
+    from geolib.geo.countries import country_name  # lazy: geolib.geo imports this module
+
     code = check_text(value, source, record, field).strip()
     if len(code) != 2 or not code.isalpha() or not code.isupper():
         raise DataError(
@@ -51,15 +75,81 @@ def check_country_code(value, source: str, record, field: str = "country") -> st
             record=record,
             field=field,
         )
+    if country_name(code) is None:
+        raise DataError(
+            f"{code!r} is not an ISO 3166-1 country code", source=source, record=record, field=field
+        )
     return code
 
 
 def read_text_file(path) -> str:
-    """A UTF-8 file's text, or a :class:`DataError` naming the file."""
+    """A UTF-8 file's text, or a one-line :class:`DataError` naming the file.
+
+    A byte-order mark (Excel and Notepad write one) is dropped and line endings become ``\\n``;
+    a folder, an unreadable or empty file, or another encoding is an error.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise DataError("is a folder, expected a file", source=str(path))
     try:
-        return path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as err:
         raise DataError(f"cannot read: {err.strerror or err}", source=str(path)) from None
+    skip = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
+    nul = data.find(b"\x00")  # UTF-16 without a byte-order mark may decode "fine", full of NULs
+    try:
+        text = data[skip : nul if nul >= 0 else None].decode("utf-8")
+        bad = nul  # the first bad byte: a NUL, or an invalid sequence before it
+    except UnicodeDecodeError as err:
+        bad = skip + err.start
+    if bad >= 0:
+        utf16 = data[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) or b"\x00" in data[:64]
+        raise DataError(
+            f"is not UTF-8 text{' (it looks like UTF-16)' if utf16 else ''} "
+            f"(byte 0x{data[bad]:02x} at offset {bad}); save it as UTF-8",
+            source=str(path),
+        )
+    if not text.strip():
+        raise DataError("the file is empty", source=str(path))
+    return text.replace("\r\n", "\n").replace("\r", "\n")  # as open() in text mode would
+
+
+def read_csv_file(path, source: str | None = None) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+    """A CSV file's header and ``(row number, {column: value})`` rows. Rows are numbered as a
+    spreadsheet shows them: the header is row 1 and blank lines count.
+
+    Column names are stripped of spaces. A row with more values than the header is an error (an
+    unquoted ``Washington, D.C.`` would otherwise lose its tail); missing trailing values are blank.
+    A file with a header but no rows is an error.
+    """
+    source = source or str(path)
+    records = enumerate(csv.reader(io.StringIO(read_text_file(path), newline="")), start=1)
+    rows, number = [], 0
+    try:
+        number, header = next((n, values) for n, values in records if values)  # the text is not blank
+        header = [name.strip() for name in header]
+        duplicates = sorted({name for name in header if name and header.count(name) > 1})
+        if duplicates:
+            raise DataError(
+                f"duplicate column(s) {', '.join(duplicates)}", source=source, record=f"row {number}"
+            )
+        for number, values in records:
+            if not values:
+                continue  # a blank line
+            if len(values) > len(header):
+                raise DataError(
+                    f"{len(values)} values for {len(header)} columns; "
+                    'quote values that contain commas, e.g. "Washington, D.C."',
+                    source=source,
+                    record=f"row {number}",
+                )
+            values += [""] * (len(header) - len(values))
+            rows.append((number, dict(zip(header, values, strict=True))))
+    except csv.Error as err:
+        raise DataError(f"malformed CSV: {err}", source=source, record=f"row {number + 1}") from None
+    if not rows:
+        raise DataError("has a header but no rows", source=source)
+    return header, rows
 
 
 def read_json_file(path, source: str | None = None):

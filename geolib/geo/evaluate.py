@@ -10,7 +10,6 @@ point inside its country; with none of these it misses every distance threshold 
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 from dataclasses import dataclass
@@ -19,12 +18,13 @@ from pathlib import Path
 import numpy as np
 
 from geolib.errors import DataError
-from geolib.formats.validate import check_latitude, check_longitude, read_text_file
+from geolib.formats.validate import check_id, check_latitude, check_longitude, read_csv_file, read_text_file
 from geolib.geo.cities import city_location, same_city
 from geolib.geo.countries import country_code, country_point, normalize_country
 from geolib.geo.distance import THRESHOLDS_KM, accuracy_at, geoscore, haversine_km
 
 UNANSWERED = "(none)"
+UNKNOWN = "(unknown)"  # a country name the normaliser does not know
 
 
 @dataclass
@@ -43,29 +43,27 @@ class Prediction:
     city: str | None = None
     latitude: float | None = None
     longitude: float | None = None
+    problem: str | None = None  # why the raw answer could not be read; it then counts as a refusal
 
 
 def _read_rows(path: Path) -> list[dict]:
     """Rows of a CSV or JSONL file as dicts (line numbers kept in '_row')."""
     source = path.name
-    text = read_text_file(path)
+    if path.suffix.lower() not in (".jsonl", ".json"):
+        _, rows = read_csv_file(path, source)
+        return [{**row, "_row": f"row {number}"} for number, row in rows]
     rows = []
-    if path.suffix.lower() in (".jsonl", ".json"):
-        for number, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise DataError(
-                    f"malformed JSON: {err.msg}", source=source, record=f"line {number}"
-                ) from None
-            if not isinstance(row, dict):
-                raise DataError("expected a JSON object", source=source, record=f"line {number}")
-            rows.append({**row, "_row": f"line {number}"})
-    else:
-        reader = csv.DictReader(text.splitlines())
-        rows = [{**row, "_row": f"row {n}"} for n, row in enumerate(reader, start=2)]
+    # split on newlines only: str.splitlines() also splits at U+2028, which a JSON string may hold raw
+    for number, line in enumerate(read_text_file(path).split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise DataError(f"malformed JSON: {err.msg}", source=source, record=f"line {number}") from None
+        if not isinstance(row, dict):
+            raise DataError("expected a JSON object", source=source, record=f"line {number}")
+        rows.append({**row, "_row": f"line {number}"})
     if not rows:
         raise DataError("no records", source=source)
     return rows
@@ -79,54 +77,72 @@ def _require(rows: list[dict], columns: tuple[str, ...], source: str, any_of: tu
     present = set().union(*(r.keys() for r in rows))
     missing = [c for c in columns if c not in present]
     if missing:
+        found = sorted(str(key) for key in present if key != "_row")  # str: never compare None with text
         raise DataError(
-            f"missing column(s) {', '.join(missing)}; found {', '.join(sorted(present - {'_row'}))}",
+            f"missing column(s) {', '.join(missing)}; found {', '.join(found) or 'none'}",
             source=source,
         )
     if any_of and not present & set(any_of):
         raise DataError(f"needs at least one of the columns {', '.join(any_of)}", source=source)
 
 
-def read_truth(path: str | Path) -> list[Truth]:
-    """Ground truth: ``id, latitude, longitude`` and optionally ``country`` (else looked up) and ``city``."""
+def read_truth(path: str | Path, skipped: list[dict] | None = None) -> list[Truth]:
+    """Ground truth: ``id, latitude, longitude`` and optionally ``country`` (a name or code, else looked
+    up from the point) and ``city``.
+
+    A row without a country whose point lies in no country (the open sea) cannot be scored: given a
+    ``skipped`` list, it is recorded there as ``{"id", "record", "problem"}`` and the other rows are
+    read; without one it is an error. An unknown country name is always an error.
+    """
     path = Path(path)
     rows = _read_rows(path)
     _require(rows, ("id", "latitude", "longitude"), path.name)
     truths, seen = [], set()
     for row in rows:
-        ident = str(row.get("id") or "").strip()
-        if not ident:
-            raise DataError("is empty", source=path.name, record=row["_row"], field="id")
+        ident = check_id(row.get("id"), path.name, row["_row"])
         if ident in seen:
             raise DataError(f"duplicate id {ident!r}", source=path.name, record=row["_row"], field="id")
         seen.add(ident)
         lat = check_latitude(row.get("latitude"), path.name, row["_row"])
         lon = check_longitude(row.get("longitude"), path.name, row["_row"])
-        code = (
-            normalize_country(row.get("country"))
-            if not _blank(row.get("country"))
-            else country_code(lat, lon)
-        )
-        if code is None:
-            given = (
-                "no country given"
-                if _blank(row.get("country"))
-                else f"unknown country {row.get('country')!r}"
-            )
-            raise DataError(
-                f"{given} and ({lat}, {lon}) lies in no country",
-                source=path.name,
-                record=row["_row"],
-                field="country",
-            )
+        code = None
+        if not _blank(row.get("country")):
+            code = normalize_country(row["country"])
+            if code is None:
+                raise DataError(
+                    f"unknown country {row['country']!r}",
+                    source=path.name,
+                    record=row["_row"],
+                    field="country",
+                )
         truths.append(Truth(ident, lat, lon, code, str(row.get("city") or "").strip()))
-    return truths
+    # the rows without a country, looked up in one vectorised call
+    missing = [i for i, truth in enumerate(truths) if truth.country is None]
+    if missing:
+        codes = country_code([truths[i].latitude for i in missing], [truths[i].longitude for i in missing])
+        for i, code in zip(missing, codes, strict=True):
+            truths[i].country = code
+    kept = []
+    for truth, row in zip(truths, rows, strict=True):
+        if truth.country is not None:
+            kept.append(truth)
+            continue
+        problem = DataError(
+            f"no country given and ({truth.latitude}, {truth.longitude}) lies in no country",
+            source=path.name,
+            record=row["_row"],
+            field="country",
+        )
+        if skipped is None:
+            raise problem
+        skipped.append({"id": truth.id, "record": row["_row"], "problem": str(problem)})
+    return kept
 
 
 def read_predictions(path: str | Path, known_ids: set[str] | None = None) -> list[Prediction]:
     """Predictions: ``id`` plus any of ``country``, ``city``, ``latitude``/``longitude`` or a raw model
     ``answer`` (JSON or dict text with ``country`` / ``city``). Unknown ids and bad coordinates are errors;
-    an unparseable answer is a refusal."""
+    an unreadable answer is a refusal (it lowers recall, not precision) whose reason is kept in ``problem``."""
     from geolib.formats.sft import parse_answer
 
     path = Path(path)
@@ -134,9 +150,7 @@ def read_predictions(path: str | Path, known_ids: set[str] | None = None) -> lis
     _require(rows, ("id",), path.name, any_of=("country", "city", "latitude", "answer"))
     predictions, seen = [], set()
     for row in rows:
-        ident = str(row.get("id") or "").strip()
-        if not ident:
-            raise DataError("is empty", source=path.name, record=row["_row"], field="id")
+        ident = check_id(row.get("id"), path.name, row["_row"])
         if known_ids is not None and ident not in known_ids:
             raise DataError(
                 f"id {ident!r} is not in the ground truth", source=path.name, record=row["_row"], field="id"
@@ -154,8 +168,8 @@ def read_predictions(path: str | Path, known_ids: set[str] | None = None) -> lis
                 answer = parse_answer(str(row["answer"]), source=path.name, record=row["_row"])
                 prediction.country = prediction.country or answer.get("country")
                 prediction.city = prediction.city or answer.get("city")
-            except DataError:
-                pass  # an answer that is not JSON counts as unanswered
+            except DataError as err:
+                prediction.problem = str(err)  # scored as unanswered, listed by evaluate()
         has_lat, has_lon = not _blank(row.get("latitude")), not _blank(row.get("longitude"))
         if has_lat != has_lon:
             raise DataError(
@@ -169,6 +183,12 @@ def read_predictions(path: str | Path, known_ids: set[str] | None = None) -> lis
             prediction.longitude = check_longitude(row["longitude"], path.name, row["_row"])
         predictions.append(prediction)
     return predictions
+
+
+def unreadable_answers(predictions: list[Prediction], examples: int = 5) -> dict:
+    """How many raw answers could not be read, with the first few reasons (for :func:`evaluate`)."""
+    problems = [{"id": p.id, "problem": p.problem} for p in predictions if p.problem]
+    return {"count": len(problems), "examples": problems[:examples]}
 
 
 def _prf(correct: int, answered: int, total: int) -> dict[str, float]:
@@ -202,10 +222,17 @@ def evaluate(
     *,
     inclusive: bool = False,
     thresholds: dict[str, float] | None = None,
+    skipped_truth: list[dict] | None = None,
 ) -> dict:
-    """All metrics; truths without a prediction count as unanswered."""
+    """All metrics; truths without a prediction count as unanswered, and a country name that is not
+    known counts as answered and wrong (``(unknown)`` in the confusion matrix).
+
+    ``skipped_truth`` are the rows :func:`read_truth` could not use; their predictions are ignored and
+    they are listed in the result.
+    """
+    skipped_truth = skipped_truth or []
     by_id = {p.id: p for p in predictions}
-    unknown = sorted(set(by_id) - {t.id for t in truths})
+    unknown = sorted(set(by_id) - {t.id for t in truths} - {s["id"] for s in skipped_truth})
     if unknown:
         raise DataError(
             f"{len(unknown)} prediction id(s) are not in the ground truth, e.g. {unknown[0]!r}", field="id"
@@ -215,9 +242,12 @@ def evaluate(
     city_total = 0
     for truth in truths:
         prediction = by_id.get(truth.id, Prediction(truth.id))
-        code = normalize_country(prediction.country) if prediction.country else None
-        if code is None and prediction.latitude is not None:
+        if prediction.country:  # a name it does not know was still an answer: a wrong one
+            code = normalize_country(prediction.country) or UNKNOWN
+        elif prediction.latitude is not None:
             code = country_code(prediction.latitude, prediction.longitude)
+        else:
+            code = None
         true_codes.append(truth.country)
         predicted_codes.append(code or UNANSWERED)
         country_correct += code == truth.country
@@ -226,7 +256,7 @@ def evaluate(
             if prediction.city:
                 city_answered += 1
                 city_correct += same_city(prediction.city, truth.city, truth.country)
-        point = _located(prediction, code)
+        point = _located(prediction, None if code == UNKNOWN else code)
         km.append(float(haversine_km(truth.latitude, truth.longitude, *point)) if point else math.inf)
     km_array = np.array(km)
     finite = km_array[np.isfinite(km_array)]
@@ -241,12 +271,12 @@ def evaluate(
             "located": int(finite.size),
             "mean_km": float(finite.mean()) if finite.size else float("nan"),
             "median_km": float(np.median(finite)) if finite.size else float("nan"),
-            "geoscore": float(
-                np.mean(np.where(np.isfinite(km_array), geoscore(np.nan_to_num(km_array)), 0.0))
-            ),
+            "geoscore": float(np.mean(geoscore(km_array))),  # no location: inf km, score 0
         },
         "per_country": per_country(true_codes, predicted_codes, km_array),
         "confusion": confusion(true_codes, predicted_codes),
+        "unreadable_answers": unreadable_answers(predictions),
+        "skipped_truth": skipped_truth,
     }
     return result
 
@@ -273,7 +303,8 @@ def per_country(true_codes: list[str], predicted_codes: list[str], km: np.ndarra
 
 
 def confusion(true_codes: list[str], predicted_codes: list[str]) -> dict[str, dict[str, int]]:
-    """``{true: {predicted: count}}`` including the ``(none)`` column for unanswered samples."""
+    """``{true: {predicted: count}}`` including the ``(none)`` column for unanswered samples and
+    ``(unknown)`` for country names the normaliser does not know."""
     matrix: dict[str, dict[str, int]] = {}
     for t, p in zip(true_codes, predicted_codes, strict=True):
         row = matrix.setdefault(t, {})
@@ -308,4 +339,10 @@ def format_metrics(metrics: dict) -> str:
         ],
         [*accs, "median km", "mean km", "GeoScore"],
     )
-    return f"{metrics['n']} samples\n{table}\n\ndistance ({d['threshold_rule']})\n{distance}"
+    notes = []
+    if unreadable := metrics.get("unreadable_answers", {}).get("count"):
+        notes.append(f"{unreadable} answer(s) could not be read and count as refusals")
+    if skipped := len(metrics.get("skipped_truth", [])):
+        notes.append(f"{skipped} truth row(s) lie in no country and were not scored")
+    notes_text = "".join(f"\nnote: {note}" for note in notes)
+    return f"{metrics['n']} samples{notes_text}\n{table}\n\ndistance ({d['threshold_rule']})\n{distance}"

@@ -7,7 +7,7 @@ each clue narrows the field, which is how a strong GeoGuessr player reasons.
 
 from __future__ import annotations
 
-from geolib.world.countries import Country, countries
+from geolib.world.countries import Bollard, Country, countries
 from geolib.world.places import cities
 from geolib.world.scene import CLUES, Scene
 from geolib.world.street import StreetView
@@ -78,6 +78,17 @@ def flag_words(kind: str, colours) -> str:
     if kind == "cross":
         return f"a {names[1]} cross on {names[0]}"
     return f"a {names[1]} disc on {names[0]}"
+
+
+def bollard_words(bollard: Bollard, sides=("left", "right")) -> str:
+    """``'a slanted black band and white reflectors'`` for posts seen on ``sides`` of the road."""
+    band = f"a {'slanted ' if bollard.slanted else ''}{bollard.band} band and "
+    if bollard.band == bollard.body and not bollard.slanted:
+        band = ""  # a band in the body's colour is no band at all
+    colours = {bollard.reflector(side) for side in sides}
+    if len(colours) == 1:
+        return f"{band}{colours.pop()} reflectors"
+    return f"{band}{bollard.left} reflectors on the left and {bollard.right} ones on the right"
 
 
 def _hemispheres(country: Country) -> set[str]:
@@ -169,8 +180,7 @@ def describe(clue: str, value: object) -> str:
     if clue == "script":
         return f"signs in {SCRIPT_NAMES[value]} script"
     if clue == "bollard":
-        body, band, reflector = value
-        return f"{body} bollards with a {band} band and {reflector} reflectors"
+        return f"{value.body} bollards with {bollard_words(value)}"
     if clue == "pole":
         return POLE_WORDS[value]
     if clue == "flag":

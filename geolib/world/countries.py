@@ -65,6 +65,26 @@ def hex_to_rgb(value: str) -> Colour:
 
 
 @dataclass(frozen=True)
+class Bollard:
+    """A roadside marker post: body and band colours, the reflector colour on each side of the road
+    (left and right in the direction of travel; most countries use one colour for both), and whether
+    the band slopes down towards the road (France's J6) or runs level."""
+
+    body: str
+    band: str
+    left: str
+    right: str
+    slanted: bool = False
+
+    def reflector(self, side: str) -> str:
+        """The reflector colour of posts on ``side`` ('left' or 'right') of the road."""
+        return self.left if side == "left" else self.right
+
+
+BAND_SHAPES = ("level", "slanted")
+
+
+@dataclass(frozen=True)
 class Country:
     """One country's clue profile (see the CSV's ``sources`` column for where each fact comes from)."""
 
@@ -77,7 +97,7 @@ class Country:
     edge_line_colour: str
     edge_line_style: str
     scripts: tuple[str, ...]
-    bollard: tuple[str, str, str] | None  # body, band, reflector colour names
+    bollard: Bollard | None
     pole_style: str
     plate_shape: str
     plate_front: tuple[str, str]  # background, text
@@ -101,6 +121,27 @@ def _split(value: str) -> list[str]:
     return [part.strip() for part in value.split(";") if part.strip()]
 
 
+def _parse_bollard(value: str, fail) -> Bollard:
+    """``body:band:reflector[:level|slanted]``; the reflector is one colour or ``left|right`` colours.
+
+    ``fail(message)`` builds the error, so that it names the file, line and field of the caller.
+    """
+    parts = value.split(":")
+    expected = "expected body:band:reflector[:level|slanted] with colour names, or none"
+    if len(parts) not in (3, 4) or any(p not in NAMED_COLOURS for p in parts[:2]):
+        raise fail(f"{value!r}: {expected}")
+    shape = parts[3] if len(parts) == 4 else "level"
+    if shape not in BAND_SHAPES:
+        raise fail(f"{value!r}: band shape {shape!r} is not one of {list(BAND_SHAPES)}")
+    sides = parts[2].split("|")
+    if len(sides) not in (1, 2) or any(c not in NAMED_COLOURS for c in sides):
+        raise fail(
+            f"{value!r}: reflector {parts[2]!r} must be one colour name or left|right colour names "
+            f"such as white|yellow (colours: {sorted(NAMED_COLOURS)})"
+        )
+    return Bollard(parts[0], parts[1], sides[0], sides[-1], shape == "slanted")
+
+
 def _parse_row(row: dict, line: int, source: str) -> Country:
     def field(name: str) -> str:
         value = (row.get(name) or "").strip()
@@ -121,10 +162,7 @@ def _parse_row(row: dict, line: int, source: str) -> Country:
         raise fail("scripts", f"{field('scripts')!r}: expected scripts from {SCRIPTS}")
     bollard = None
     if field("bollard") != "none":
-        parts = tuple(field("bollard").split(":"))
-        if len(parts) != 3 or any(p not in NAMED_COLOURS for p in parts):
-            raise fail("bollard", f"{field('bollard')!r}: expected body:band:reflector colour names or none")
-        bollard = parts
+        bollard = _parse_bollard(field("bollard"), lambda message: fail("bollard", message))
     plates = {}
     for name in ("plate_front", "plate_rear"):
         parts = tuple(field(name).split("/"))

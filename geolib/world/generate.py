@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
+import numbers
 import os
 import shutil
+import signal
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -13,13 +17,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from geolib.errors import GeolibError
+from geolib.errors import DataError, GeolibError
 from geolib.formats.cvgtext import cvg_filename, write_annotations
 from geolib.formats.osv5m import LocationRecord, write_osv5m_csv
 from geolib.formats.sft import stage1_example, stage2_example, write_sft_json
-from geolib.iox import atomic_path, write_text
+from geolib.formats.validate import read_json_file
+from geolib.iox import atomic_path, make_dir, write_text
 from geolib.world.clues import describe, observe
-from geolib.world.scene import DEFAULT_MIX, make_scene
+from geolib.world.scene import DEFAULT_MIX, RICHNESS_LEVELS, make_scene
 from geolib.world.street import render_street
 from geolib.world.text import describe_scene, reasoning_trace
 from geolib.world.tiles import render_osm, render_satellite
@@ -84,13 +89,64 @@ def make_sample(
     )
 
 
+# Smallest images worth writing, measured on 100 scenes against the 256 px render: from 64 px on, 95 or
+# more keep exactly the same visible clues (at 32 px only 90, at 16 px 78); a 32 px tile covers 100 m,
+# so a 3 m lane is still about one pixel wide.
+MIN_SIZE = 64
+MIN_TILE_SIZE = 32
+
+
+def _at_least(name: str, value, minimum: int, why: str = "") -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise GeolibError(f"{name} must be an integer of at least {minimum}{why}, got {value!r}")
+
+
+def check_mix(mix: dict[str, float] | None) -> dict[str, float] | None:
+    """``mix`` if it is a usable richness mix (``None`` or empty: the default one), else a GeolibError."""
+    if not mix:
+        return None
+    unknown = sorted(set(mix) - set(RICHNESS_LEVELS))
+    if unknown:
+        raise GeolibError(f"mix: unknown richness {', '.join(unknown)}; use {', '.join(RICHNESS_LEVELS)}")
+    for name, weight in mix.items():
+        if isinstance(weight, bool) or not isinstance(weight, numbers.Real) or not math.isfinite(weight):
+            raise GeolibError(f"mix: the weight of {name} must be a finite number, got {weight!r}")
+        if weight < 0:
+            raise GeolibError(f"mix: the weight of {name} must not be negative, got {weight!r}")
+    if not sum(mix.values()) > 0:
+        raise GeolibError(f"mix: at least one weight must be positive, got {mix}")
+    return mix
+
+
+def _check_settings(n, seed, size, tile_size, mix, workers, chunk) -> dict[str, float] | None:
+    """Refuse arguments that would fail later or draw an unreadable world, before anything is written."""
+    _at_least("n", n, 1)
+    _at_least("seed", seed, 0)  # numpy's seed sequences take no negative numbers
+    _at_least("size", size, MIN_SIZE, " pixels (smaller street views lose their clues)")
+    _at_least("tile_size", tile_size, MIN_TILE_SIZE, " pixels (smaller tiles lose the road)")
+    if workers is not None:
+        _at_least("workers", workers, 1)
+    _at_least("chunk", chunk, 1)
+    return check_mix(mix)
+
+
+def _ignore_sigint() -> None:
+    # Ctrl-C reaches every process of the terminal's group: only the parent handles it (one message,
+    # no traceback per worker); it then cancels the chunks that have not started.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _map_in_order(function, jobs: list, workers: int) -> Iterator:
     """``function(job)`` for each job, in order: in this process, or on a pool when it pays off."""
     if workers == 1 or len(jobs) <= 1:
         yield from map(function, jobs)
         return
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=_ignore_sigint)
+    try:
         yield from pool.map(function, jobs)
+    finally:
+        # on an interruption, wait only for the chunks already running, not for all that are queued
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _make_chunk(args) -> list[Sample]:
@@ -110,10 +166,18 @@ def generate(
     chunk: int = 64,
     progress: bool = True,
 ) -> Iterator[Sample]:
-    """Yield samples ``start .. start+n-1`` in order, rendered on ``workers`` processes (default: all cores)."""
+    """Yield samples ``start .. start+n-1`` in order, rendered on ``workers`` processes (default: all cores).
+
+    The arguments are checked on the call, not on the first sample.
+    """
+    mix = _check_settings(n, seed, size, tile_size, mix, workers, chunk)
+    _at_least("start", start, 0)
+    return _generate(n, seed, start, workers or os.cpu_count() or 1, size, tile_size, mix, chunk, progress)
+
+
+def _generate(n, seed, start, workers, size, tile_size, mix, chunk, progress) -> Iterator[Sample]:
     from tqdm.auto import tqdm
 
-    workers = workers or os.cpu_count() or 1
     jobs = [
         (seed, range(i, min(i + chunk, start + n)), size, tile_size, mix)
         for i in range(start, start + n, chunk)
@@ -127,7 +191,7 @@ def generate(
 # ----------------------------------------------------------------------------- writing a world
 
 # Bump when a change to ClueWorld's code changes what a (seed, index) renders: cached worlds then rebuild.
-WORLD_VERSION = 1
+WORLD_VERSION = 2
 
 
 def _save(image: Image.Image, path: Path, **options) -> None:
@@ -149,18 +213,42 @@ def _write_chunk(args) -> list[dict]:
     return records
 
 
+def _sample_record(line: bytes, path: Path, number: int) -> dict:
+    try:
+        record = json.loads(line)
+    except ValueError as err:  # malformed JSON or bytes that are not UTF-8
+        reason = err.msg if isinstance(err, json.JSONDecodeError) else "not UTF-8 text"
+        raise DataError(f"malformed JSON: {reason}", source=str(path), record=f"line {number}") from None
+    if not isinstance(record, dict) or type(record.get("index")) is not int:  # type(): a bool is no index
+        raise DataError(
+            "expected a sample with an integer 'index'", source=str(path), record=f"line {number}"
+        )
+    return record
+
+
 def read_samples(out: str | Path) -> list[dict]:
-    """Records of a written world, in index order (lines cut short by an interruption are dropped)."""
+    """Records of a written world, in index order.
+
+    Only the text after the last newline can be cut short by an interruption: it is dropped unless it
+    is a whole record. Any other bad line is a :class:`DataError` naming the file and the line.
+    """
     path = Path(out) / "samples.jsonl"
     if not path.is_file():
         return []
+    try:
+        data = path.read_bytes()  # bytes: the cut may fall inside a UTF-8 character
+    except OSError as err:
+        raise DataError(f"cannot read: {err.strerror or err}", source=str(path)) from None
+    *lines, tail = data.split(b"\n")
     records = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        records[record["index"]] = record
+    for number, line in enumerate(lines, start=1):
+        if line.strip():
+            record = _sample_record(line, path, number)
+            records[record["index"]] = record
+    if tail.strip():
+        with contextlib.suppress(DataError):
+            record = _sample_record(tail, path, len(lines) + 1)
+            records[record["index"]] = record
     return [records[i] for i in sorted(records)]
 
 
@@ -184,6 +272,7 @@ def write_world(
     """
     from tqdm.auto import tqdm
 
+    mix = _check_settings(n, seed, size, tile_size, mix, workers, chunk)
     out = Path(out)
     settings = {
         "version": WORLD_VERSION,
@@ -193,13 +282,18 @@ def write_world(
         "mix": mix or DEFAULT_MIX,
     }
     settings_path = out / "world.json"
-    if settings_path.is_file():
-        previous = json.loads(settings_path.read_text())
+    if settings_path.exists():
+        previous = read_json_file(settings_path)
+        if not isinstance(previous, dict):
+            raise DataError("expected a JSON object with the world's settings", source=str(settings_path))
         if {k: previous.get(k) for k in settings} != settings:
             raise GeolibError(
                 f"{out} holds a world made with {previous}; choose another --out or the same settings"
             )
-    out.mkdir(parents=True, exist_ok=True)
+    elif out.is_dir() and any(out.iterdir()):
+        # every world starts with world.json: a full directory without one is someone else's (e.g. --out ~)
+        raise GeolibError(f"{out} is not empty and holds no world.json; choose a new or empty directory")
+    make_dir(out)
     write_text(settings_path, json.dumps(settings, indent=1))
     finished = read_samples(out)
     # Keep only whole records, so that a line cut short by an interruption cannot swallow the next one.

@@ -138,7 +138,7 @@ def _on_land(rng: np.random.Generator, city: City, iso2: str, tries: int = 12):
     for max_km in (1.5, 3.0, 6.0):
         for _ in range(tries):
             lat, lon = jitter(rng, city.latitude, city.longitude, max_km=max_km)
-            if country_code(lat, lon) == iso2:
+            if country_code(lat, lon, near_km=0) == iso2:  # inside the polygon: not the coastal margin
                 return lat, lon
     return round(city.latitude, 6), round(city.longitude, 6)
 

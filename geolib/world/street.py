@@ -486,9 +486,15 @@ def _lamp(canvas: Canvas, scene: Scene, cam: Camera, thing: Thing, rng):
     canvas.ellipse((hx - r, hy - r * 0.5, hx + r, hy + r * 0.5), (240, 235, 200), A.STREET_LAMP)
 
 
+BAND_SLOPE = math.tan(math.radians(30))  # a J6 / Zeichen 620 band falls about 30 degrees towards the road
+
+
 def _bollard(canvas: Canvas, scene: Scene, cam: Camera, thing: Thing, rng):
-    body, band, reflector = (NAMED_COLOURS[c] for c in thing.params["style"])
+    style = thing.params["style"]
     x, z = thing.x, thing.z
+    side = "left" if x < 0 else "right"  # in the direction of travel, as the CSV's left|right reflectors
+    body, band = NAMED_COLOURS[style.body], NAMED_COLOURS[style.band]
+    reflector = NAMED_COLOURS[style.reflector(side)]
     ident = canvas.instance("bollard")
     half = 0.09
     canvas.polygon(
@@ -497,14 +503,29 @@ def _bollard(canvas: Canvas, scene: Scene, cam: Camera, thing: Thing, rng):
         A.COLUMN,
         ident,
     )
+    if style.slanted:
+        # The edge nearer the road is lower: on a right-hand post that is its left edge.
+        drop = BAND_SLOPE * half
+        near, far = (x - half, x + half) if side == "right" else (x + half, x - half)
+        bottom, top = 0.7, 0.9  # at the post's centre line
+        band_shape = [
+            cam(near, z, bottom - drop),
+            cam(far, z, bottom + drop),
+            cam(far, z, top + drop),
+            cam(near, z, top - drop),
+        ]
+        low, high = 0.75, 0.85  # keeps the reflector inside the sloping band
+    else:
+        band_shape = [
+            cam(x - half, z, 0.72),
+            cam(x + half, z, 0.72),
+            cam(x + half, z, 0.95),
+            cam(x - half, z, 0.95),
+        ]
+        low, high = 0.78, 0.9
+    canvas.polygon(band_shape, band, A.COLUMN, ident)
     canvas.polygon(
-        [cam(x - half, z, 0.72), cam(x + half, z, 0.72), cam(x + half, z, 0.95), cam(x - half, z, 0.95)],
-        band,
-        A.COLUMN,
-        ident,
-    )
-    canvas.polygon(
-        [cam(x - 0.04, z, 0.78), cam(x + 0.04, z, 0.78), cam(x + 0.04, z, 0.9), cam(x - 0.04, z, 0.9)],
+        [cam(x - 0.04, z, low), cam(x + 0.04, z, low), cam(x + 0.04, z, high), cam(x - 0.04, z, high)],
         reflector,
         A.COLUMN,
         ident,

@@ -13,6 +13,7 @@ from geolib.world.clues import (
     POLE_WORDS,
     ROOF_WORDS,
     SCRIPT_NAMES,
+    bollard_words,
     candidates,
     colour_name,
     describe,
@@ -116,11 +117,11 @@ def describe_scene(scene: Scene, view: StreetView) -> str:
         placed = [t for _, t in things if t.kind == kind]
         if not placed:
             continue
-        sides = _join(sorted({_side(t.x) for t in placed}))
+        seen = sorted({_side(t.x) for t in placed})
+        sides = _join(seen)
         if kind == "bollard":
-            body, band, reflector = c.bollard
             sentences.append(
-                f"Small {body} roadside posts with a {band} band and {reflector} reflectors stand "
+                f"Small {c.bollard.body} roadside posts with {bollard_words(c.bollard, seen)} stand "
                 f"at the road edge on the {sides}."
             )
         elif kind == "pole":
