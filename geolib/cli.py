@@ -147,6 +147,37 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _batch_exit(summary) -> int:
+    """Report a batch stage (only the main process of `accelerate launch` does); 1 if nothing was scored."""
+    if not summary.main:
+        return 0
+    print(
+        f"{summary.rows} images in {summary.output.table} ({summary.scored} scored now, "
+        f"{summary.resumed} kept from an earlier run); skipped {summary.skipped}, "
+        f"listed in {summary.output.skipped}"
+        + (f"; {summary.processes} processes" if summary.processes > 1 else "")
+    )
+    return 0 if summary.rows else 1
+
+
+def _segment(args: argparse.Namespace) -> int:
+    from geolib.batch import segment_images
+
+    return _batch_exit(
+        segment_images(
+            args.inputs, args.out, batch_size=args.batch_size, backend=args.backend, model=args.model
+        )
+    )
+
+
+def _locatability(args: argparse.Namespace) -> int:
+    from geolib.batch import score_locatability
+
+    return _batch_exit(
+        score_locatability(args.inputs, args.out, method=args.method, batch_size=args.batch_size)
+    )
+
+
 def _path(text: str) -> Path:
     """A path argument: ``~`` expanded (the shell leaves it in ``--out=~/x``); an empty one is refused."""
     if not text.strip():
@@ -213,6 +244,56 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--show", type=int, default=10, help="countries in the per-country table")
     evaluate.set_defaults(func=_evaluate)
+
+    inputs_help = (
+        "image files, folders of images (recursive) or metadata.csv files (id column; images from a "
+        "path/image column, else streetview/<id>.jpg or images/<id>.*); id = file stem or the CSV id (a "
+        "second file with a taken id is skipped: name such files in a metadata.csv with distinct ids)"
+    )
+    resume_note = (
+        "Unreadable images are skipped and listed; every batch is kept, and the same command again "
+        "resumes. Runs unchanged under `accelerate launch --num_processes N -m geolib ...` (one part per "
+        "process, merged in input order; on a CPU-only machine add --multi_gpu: accelerate's --cpu starts "
+        "one process)."
+    )
+    segment = sub.add_parser(
+        "segment",
+        help="segment street views into ADE20K-150 classes: masks and class fractions",
+        description="Writes DIR/masks/<id>.png (ADE20K ids), DIR/fractions.csv (id,path and the 150 "
+        "class fractions), DIR/skipped.csv and DIR/settings.json. " + resume_note,
+    )
+    # nargs="*": no input at all is the stage's one-line error, not argparse's usage text
+    segment.add_argument("inputs", nargs="*", type=_path, metavar="INPUT", help=inputs_help)
+    segment.add_argument(
+        "--out", type=_path, required=True, help="output folder (new, empty or an earlier run's)"
+    )
+    segment.add_argument("--batch-size", type=int, default=8, help="images per batch (default 8)")
+    segment.add_argument("--backend", choices=["transformers", "detectron2"], default="transformers")
+    segment.add_argument(
+        "--model",
+        help="hub id or folder of a MaskFormer / Mask2Former checkpoint (default: the registry's segmenter)",
+    )
+    segment.set_defaults(func=_segment)
+
+    locatability = sub.add_parser(
+        "locatability",
+        help="score how locatable street views are (GeoReasoner's formula or the CLIP-based network)",
+        description="Writes OUT (id,path,locatability; formula adds clue_pixel_share, the share of pixels "
+        "in classes weighted above the median, and top_class, the class adding most to the score), "
+        "OUT's .skipped.csv and .settings.json. " + resume_note,
+    )
+    locatability.add_argument("inputs", nargs="*", type=_path, metavar="INPUT", help=inputs_help)
+    locatability.add_argument("--out", type=_path, required=True, help="the scores CSV, e.g. scores.csv")
+    locatability.add_argument(
+        "--method",
+        choices=["formula", "network"],
+        default="formula",
+        help="formula: segment, then the weighted sum (default); network: the CLIP-based net, faster",
+    )
+    locatability.add_argument(
+        "--batch-size", type=int, default=None, help="images per batch (default 8 formula, 32 network)"
+    )
+    locatability.set_defaults(func=_locatability)
 
     models = sub.add_parser("models", help="list the model registry; --build NAME builds a tiny model")
     models.add_argument("--build", nargs="*", metavar="NAME", help="tiny models to build now")

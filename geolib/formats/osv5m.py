@@ -15,6 +15,7 @@ from geolib.formats.validate import (
     check_latitude,
     check_longitude,
     read_csv_file,
+    require_columns,
 )
 from geolib.iox import write_text
 
@@ -50,11 +51,7 @@ def read_osv5m_csv(path: str | Path) -> list[LocationRecord]:
     path = Path(path)
     source = path.name
     header, rows = read_csv_file(path, source)
-    missing = [c for c in REQUIRED if c not in header]
-    if missing:
-        raise DataError(
-            f"missing column(s) {', '.join(missing)}; found {', '.join(header) or 'none'}", source=source
-        )
+    require_columns(header, REQUIRED, source)
     records, seen = [], set()
     for row_number, row in rows:
         record = f"row {row_number}"

@@ -114,6 +114,16 @@ def read_text_file(path) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")  # as open() in text mode would
 
 
+def require_columns(found, required, source: str) -> None:
+    """A :class:`DataError` listing the ``required`` columns missing from ``found`` and the ones there."""
+    names = sorted(str(name) for name in found if name != "_row")  # str: never compare None with text
+    missing = [column for column in required if column not in found]
+    if missing:
+        raise DataError(
+            f"missing column(s) {', '.join(missing)}; found {', '.join(names) or 'none'}", source=source
+        )
+
+
 def read_csv_file(path, source: str | None = None) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
     """A CSV file's header and ``(row number, {column: value})`` rows. Rows are numbered as a
     spreadsheet shows them: the header is row 1 and blank lines count.

@@ -18,7 +18,14 @@ from pathlib import Path
 import numpy as np
 
 from geolib.errors import DataError
-from geolib.formats.validate import check_id, check_latitude, check_longitude, read_csv_file, read_text_file
+from geolib.formats.validate import (
+    check_id,
+    check_latitude,
+    check_longitude,
+    read_csv_file,
+    read_text_file,
+    require_columns,
+)
 from geolib.geo.cities import city_location, same_city
 from geolib.geo.countries import country_code, country_point, normalize_country
 from geolib.geo.distance import THRESHOLDS_KM, accuracy_at, geoscore, haversine_km
@@ -75,13 +82,7 @@ def _blank(value) -> bool:
 
 def _require(rows: list[dict], columns: tuple[str, ...], source: str, any_of: tuple[str, ...] = ()):
     present = set().union(*(r.keys() for r in rows))
-    missing = [c for c in columns if c not in present]
-    if missing:
-        found = sorted(str(key) for key in present if key != "_row")  # str: never compare None with text
-        raise DataError(
-            f"missing column(s) {', '.join(missing)}; found {', '.join(found) or 'none'}",
-            source=source,
-        )
+    require_columns(present, columns, source)
     if any_of and not present & set(any_of):
         raise DataError(f"needs at least one of the columns {', '.join(any_of)}", source=source)
 
