@@ -178,6 +178,43 @@ def _locatability(args: argparse.Namespace) -> int:
     )
 
 
+def _curate(args: argparse.Namespace) -> int:
+    from collections import Counter
+
+    from geolib.curation import curate
+
+    fractions = _parse_fractions(args.split)
+    result = curate(
+        args.scores,
+        args.meta,
+        args.out,
+        threshold=args.threshold,
+        max_per_country=args.max_per_country,
+        min_distance_km=args.min_distance_km,
+        fractions=fractions,
+        duplicate_metres=args.duplicate_metres,
+        duplicate_cosine=None if args.no_image_duplicates else args.duplicate_cosine,
+        reasons=args.reasons if args.reasons is not None else "auto",
+        seed=args.seed,
+    )
+    splits = Counter(result.splits.tolist())
+    print(
+        f"kept {len(result.candidates)} images ({', '.join(f'{s} {splits.get(s, 0)}' for s in ('train', 'val', 'test'))}); "
+        f"excluded {len(result.excluded)}; wrote {args.out}/splits.csv, sft_stage1_*.json, sft_stage2_*.json, "
+        "excluded.csv and card.md"
+    )
+    return 0
+
+
+def _parse_fractions(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise GeolibError(
+            f"--split takes train,val,test fractions such as 0.8,0.1,0.1, got {text!r}"
+        ) from None
+
+
 def _path(text: str) -> Path:
     """A path argument: ``~`` expanded (the shell leaves it in ``--out=~/x``); an empty one is refused."""
     if not text.strip():
@@ -294,6 +331,54 @@ def build_parser() -> argparse.ArgumentParser:
         "--batch-size", type=int, default=None, help="images per batch (default 8 formula, 32 network)"
     )
     locatability.set_defaults(func=_locatability)
+
+    curate = sub.add_parser(
+        "curate",
+        help="keep highly locatable, balanced, de-duplicated street views in geo-separated splits",
+        description="Joins SCORES (geolib locatability) with META (OSV-5M-style metadata.csv) by id, keeps "
+        "locatability >= --threshold, drops near-duplicates (by place and by image), caps countries, splits "
+        "train/val/test so that no val/test image lies within --min-distance-km of a training image, and "
+        "writes OUT/splits.csv, OUT/sft_stage{1,2}_{train,val,test}.json, OUT/excluded.csv and OUT/card.md. "
+        "Records with a missing image, a duplicate id, bad coordinates or no partner in the other file are "
+        "excluded and listed.",
+    )
+    curate.add_argument("--scores", type=_path, required=True, help="scores CSV: id,path,locatability")
+    curate.add_argument(
+        "--meta", type=_path, required=True, help="metadata CSV: id,latitude,longitude,country[,city]"
+    )
+    curate.add_argument("--out", type=_path, required=True, help="output folder")
+    curate.add_argument("--threshold", type=float, default=0.4, help="keep locatability >= this (paper: 0.4)")
+    curate.add_argument("--max-per-country", type=int, default=None, help="keep at most N images per country")
+    curate.add_argument(
+        "--min-distance-km",
+        type=float,
+        default=1.0,
+        help="val/test images at least this far from training (1)",
+    )
+    curate.add_argument(
+        "--split", default="0.8,0.1,0.1", help="train,val,test fractions (default 0.8,0.1,0.1)"
+    )
+    curate.add_argument(
+        "--duplicate-metres",
+        type=float,
+        default=10.0,
+        help="views closer than this are one place (10; 0: off)",
+    )
+    curate.add_argument(
+        "--duplicate-cosine",
+        type=float,
+        default=0.995,
+        help="image-tower cosine above which views are copies",
+    )
+    curate.add_argument("--no-image-duplicates", action="store_true", help="skip the image comparison")
+    curate.add_argument(
+        "--reasons",
+        type=_path,
+        default=None,
+        help="stage-1 SFT JSON with reasons (default: sft_stage1.json beside META)",
+    )
+    curate.add_argument("--seed", type=int, default=0, help="seed of the split (default 0)")
+    curate.set_defaults(func=_curate)
 
     models = sub.add_parser("models", help="list the model registry; --build NAME builds a tiny model")
     models.add_argument("--build", nargs="*", metavar="NAME", help="tiny models to build now")

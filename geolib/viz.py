@@ -368,3 +368,102 @@ def plot_segmentation_confusion(confusion: dict, ax=None, *, title: str = "Segme
     ax.set_title(title, fontsize=10)
     plt.colorbar(image, ax=ax, fraction=0.04, label="share of the true class's pixels")
     return ax
+
+
+def plot_threshold_sweep(summary, survival, axes=None, *, threshold: float = 0.4):
+    """Curation's threshold sweep (:func:`geolib.curation.threshold_sweep`): images kept against the
+    threshold, and each country's surviving share as a heat map; the dashed line marks ``threshold``."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(13, 0.22 * len(survival) + 2.5), width_ratios=[1, 1.4])
+    left, right = axes
+    left.plot(summary["threshold"], summary["kept"], marker="o")
+    left.axvline(threshold, color="k", linestyle="--", linewidth=1, label=f"threshold {threshold:g}")
+    left.set_xlabel("locatability threshold")
+    left.set_ylabel("images kept")
+    left.set_title("How many images survive")
+    left.legend()
+    left.grid(alpha=0.3)
+    image = right.imshow(survival.to_numpy(dtype=float), cmap="viridis", vmin=0, vmax=1, aspect="auto")
+    columns = [f"{t:.2f}" for t in survival.columns]
+    right.set_xticks(range(len(columns)), columns, rotation=90, fontsize=7)
+    right.set_yticks(range(len(survival)), survival.index, fontsize=7)
+    nearest = int(np.argmin(np.abs(np.asarray(survival.columns, dtype=float) - threshold)))
+    right.axvline(nearest, color="w", linestyle="--", linewidth=1)
+    right.set_xlabel("threshold")
+    right.set_title("Share of each country's images kept")
+    plt.colorbar(image, ax=right, fraction=0.04)
+    return axes
+
+
+def plot_country_counts(
+    before, after, ax=None, *, labels=("before", "after"), title: str = "Images per country"
+):
+    """Side-by-side bars of images per country (two sequences of country codes), largest first."""
+    from collections import Counter
+
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    first, second = Counter(before), Counter(after)
+    countries = sorted(first | second, key=lambda c: (-first.get(c, 0), c))
+    if ax is None:
+        _, ax = plt.subplots(figsize=(max(6, 0.35 * len(countries)), 3.5))
+    x = np.arange(len(countries))
+    ax.bar(x - 0.2, [first.get(c, 0) for c in countries], width=0.4, label=labels[0])
+    ax.bar(x + 0.2, [second.get(c, 0) for c in countries], width=0.4, label=labels[1])
+    ax.set_xticks(x, countries, rotation=90, fontsize=8)
+    ax.set_ylabel("images")
+    ax.set_title(title)
+    ax.legend()
+    return ax
+
+
+SPLIT_COLOURS = {"train": "#1f77b4", "val": "#ff7f0e", "test": "#d62728"}
+
+
+def plot_split_separation(
+    latitudes,
+    longitudes,
+    splits,
+    ax=None,
+    *,
+    center=None,
+    radius_km: float = 4.0,
+    min_distance_km: float = 1.0,
+    title: str | None = None,
+):
+    """A close-up (``radius_km`` around ``center``, default: a test point) of a geo-separated split: each
+    val / test point with a ring of ``min_distance_km``, inside which no training point may lie."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from geolib.geo.distance import EARTH_RADIUS_KM
+
+    lat, lon = np.asarray(latitudes, float), np.asarray(longitudes, float)
+    splits = np.asarray(splits, dtype=object)
+    if center is None:
+        held = np.flatnonzero(splits != "train")
+        center = (lat[held[0]], lon[held[0]]) if held.size else (lat[0], lon[0])
+    # local kilometres east / north of the centre: rings are circles at this scale
+    x = np.radians(lon - center[1]) * np.cos(np.radians(center[0])) * EARTH_RADIUS_KM
+    y = np.radians(lat - center[0]) * EARTH_RADIUS_KM
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 6))
+    near = (np.abs(x) <= radius_km) & (np.abs(y) <= radius_km)
+    for split, colour in SPLIT_COLOURS.items():
+        chosen = near & (splits == split)
+        ax.scatter(x[chosen], y[chosen], s=14, color=colour, label=split, zorder=3)
+        if split != "train":
+            for px, py in zip(x[chosen], y[chosen], strict=True):
+                ax.add_patch(plt.Circle((px, py), min_distance_km, color=colour, fill=False, alpha=0.35))
+    ax.set_xlim(-radius_km, radius_km)
+    ax.set_ylim(-radius_km, radius_km)
+    ax.set_aspect("equal")
+    ax.set_xlabel("km east")
+    ax.set_ylabel("km north")
+    ax.legend(loc="upper right")
+    ax.set_title(title or f"Splits near ({center[0]:.3f}, {center[1]:.3f}); rings: {min_distance_km:g} km")
+    return ax

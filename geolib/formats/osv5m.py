@@ -43,24 +43,34 @@ def write_osv5m_csv(records: Iterable[LocationRecord], path: str | Path) -> Path
     return write_text(path, buffer.getvalue())
 
 
-def read_osv5m_csv(path: str | Path) -> list[LocationRecord]:
+def read_osv5m_csv(path: str | Path, skipped: list[dict] | None = None) -> list[LocationRecord]:
     """Read and validate; a bad row raises :class:`DataError` naming the file, the row and the field.
 
     Extra columns (OSV-5M has many) are ignored; ``region`` and ``city`` may be absent or empty.
+    Given a ``skipped`` list, a bad row is recorded there as ``{"id", "record", "problem"}`` instead
+    (every row of a duplicated id: which of them is right cannot be known) and the others are read;
+    a missing column or a malformed file is always an error.
     """
     path = Path(path)
     source = path.name
     header, rows = read_csv_file(path, source)
     require_columns(header, REQUIRED, source)
-    records, seen = [], set()
+    parsed: list[tuple[str, LocationRecord | DataError, str]] = []
+    seen: set[str] = set()
     for row_number, row in rows:
         record = f"row {row_number}"
-        ident = check_id(row["id"], source, record)
-        if ident in seen:
+        try:
+            ident = check_id(row["id"], source, record)
+        except DataError as err:
+            if skipped is None:
+                raise
+            skipped.append({"id": row["id"].strip(), "record": record, "problem": str(err)})
+            continue
+        if skipped is None and ident in seen:
             raise DataError(f"duplicate id {ident!r}", source=source, record=record, field="id")
         seen.add(ident)
-        records.append(
-            LocationRecord(
+        try:
+            found: LocationRecord | DataError = LocationRecord(
                 id=ident,
                 latitude=check_latitude(row["latitude"], source, record),
                 longitude=check_longitude(row["longitude"], source, record),
@@ -68,5 +78,28 @@ def read_osv5m_csv(path: str | Path) -> list[LocationRecord]:
                 region=row.get("region", "").strip(),
                 city=row.get("city", "").strip(),
             )
-        )
+        except DataError as err:
+            if skipped is None:
+                raise
+            found = err
+        parsed.append((ident, found, record))
+    rows_of: dict[str, list[str]] = {}
+    for ident, _, record in parsed:
+        rows_of.setdefault(ident, []).append(record)
+    records = []
+    for ident, found, record in parsed:
+        if len(rows_of[ident]) > 1:
+            problem = DataError(
+                f"duplicate id {ident!r} ({', '.join(rows_of[ident])})",
+                source=source,
+                record=record,
+                field="id",
+            )
+            if skipped is None:
+                raise problem
+            found = problem
+        if isinstance(found, DataError):
+            skipped.append({"id": ident, "record": record, "problem": str(found)})
+        else:
+            records.append(found)
     return records

@@ -200,30 +200,51 @@ class LocatabilityNet(nn.Module):
             return torch.empty((0, 3, *_pair(size)), dtype=dtype)
         return torch.stack(tensors)
 
-    @torch.no_grad()
     def predict(self, images: Sequence, *, batch_size: int = 32, progress: bool = True) -> np.ndarray:
         """Locatability of each image (PIL images or paths): float64 array (N,)."""
+        if not self.trained:
+            warnings.warn(
+                "this locatability network's head is untrained (a CLIP tower with a fresh head): its scores "
+                "mean nothing until train_locatability_net has trained it",
+                stacklevel=2,
+            )
+        return self._batched(images, self, batch_size, "locatability", progress)
+
+    def embed(self, images: Sequence, *, batch_size: int = 32, progress: bool = True) -> np.ndarray:
+        """Image-tower features for finding near-duplicates: the last block's token grid, pooled to at
+        most 4 x 4 cells and L2-normalised, float64 (N, channels * cells).
+
+        The grid keeps the layout of the view, so a re-encoded or slightly cropped copy stays close while
+        another street does not; the pooled CLIP embedding is too coarse for that in the tiny tower,
+        which was trained for one number. Curation compares these after removing the collection's mean.
+        """
+
+        def features(pixels: torch.Tensor) -> torch.Tensor:
+            found = self.visual.forward_intermediates(pixels, indices=[-1], intermediates_only=True)
+            grid = found["image_intermediates"][0] if isinstance(found, dict) else found[0]
+            cells = (min(4, grid.shape[-2]), min(4, grid.shape[-1]))
+            pooled = torch.nn.functional.adaptive_avg_pool2d(grid.float(), cells).flatten(1)
+            return torch.nn.functional.normalize(pooled, dim=-1)
+
+        return self._batched(images, features, batch_size, "embedding", progress)
+
+    @torch.no_grad()
+    def _batched(self, images, function, batch_size: int, desc: str, progress: bool) -> np.ndarray:
         from tqdm.auto import tqdm
 
         images = [images] if isinstance(images, (str, Path)) or hasattr(images, "getpixel") else list(images)
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise GeolibError(f"batch_size must be a positive integer, got {batch_size!r}")
-        if not self.trained:
-            warnings.warn(
-                "this locatability network's head is untrained (a CLIP tower with a fresh head): its scores "
-                "mean nothing until train_locatability_net has trained it",
-                stacklevel=3,  # the caller of predict, past torch.no_grad's wrapper
-            )
         was_training = self.training
         self.eval()
         device = next(self.parameters()).device
-        scores = []
+        results = []
         starts = range(0, len(images), batch_size)
-        for start in tqdm(starts, desc="locatability", unit="batch", disable=not progress or len(starts) < 2):
+        for start in tqdm(starts, desc=desc, unit="batch", disable=not progress or len(starts) < 2):
             batch = [_image(item, start + i) for i, item in enumerate(images[start : start + batch_size])]
-            scores.append(self(self.pixels(batch).to(device)).double().cpu().numpy())
+            results.append(function(self.pixels(batch).to(device)).double().cpu().numpy())
         self.train(was_training)
-        return np.concatenate(scores) if scores else np.empty(0)
+        return np.concatenate(results) if results else np.empty(0)
 
 
 def _image(item, index: int):
