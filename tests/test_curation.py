@@ -401,6 +401,8 @@ def _one_line_error(result, needle: str) -> bool:
         (["--threshold", "1.5"], r"threshold must be in \[0, 1\], got 1.5"),
         (["--max-per-country", "0"], "max per country must be a positive integer"),
         (["--min-distance-km", "-1"], "min distance must be a non-negative number"),
+        (["--min-distance-km", "inf"], "min distance must be a non-negative number of km below 1000"),
+        (["--duplicate-metres", "nan"], "duplicate distance must be between 0 and 1000 metres, got nan"),
         (["--split", "0.5,0.6,0.1"], "summing to 1"),
         (["--split", "a,b"], "--split takes train,val,test fractions"),
         (["--duplicate-cosine", "0"], r"duplicate cosine must be in \(0, 1\]"),

@@ -30,6 +30,16 @@ DUPLICATE_METRES = 10.0  # two views taken this close are one place seen twice
 # had 0.990, JPEG re-encodes of a view 0.998 or more, 4-pixel crops 0.985 (median).
 DUPLICATE_COSINE = 0.995
 LOG_EXAMPLES = 5
+MAX_DISTANCE_KM = 1000.0  # a split separation beyond this would link whole continents into one group
+MAX_DUPLICATE_METRES = 1000.0  # "the same place" beyond a kilometre is not a duplicate but a region
+
+
+def _is_number(value) -> bool:
+    return (
+        isinstance(value, (int, float, np.integer, np.floating))
+        and not isinstance(value, bool)
+        and bool(np.isfinite(value))
+    )
 
 
 @dataclass
@@ -145,15 +155,13 @@ def curate(
     log = log or (lambda message: print(message, file=sys.stderr))
     threshold = check_fraction("threshold", threshold)
     fractions = check_fractions(fractions)
-    if not (
-        isinstance(min_distance_km, (int, float))
-        and not isinstance(min_distance_km, bool)
-        and min_distance_km >= 0
-    ):
-        raise GeolibError(f"min distance must be a non-negative number of km, got {min_distance_km!r}")
-    if not (isinstance(duplicate_metres, (int, float)) and duplicate_metres >= 0):
+    if not (_is_number(min_distance_km) and 0 <= min_distance_km < MAX_DISTANCE_KM):
         raise GeolibError(
-            f"duplicate distance must be a non-negative number of metres, got {duplicate_metres!r}"
+            f"min distance must be a non-negative number of km below {MAX_DISTANCE_KM:g}, got {min_distance_km!r}"
+        )
+    if not (_is_number(duplicate_metres) and 0 <= duplicate_metres <= MAX_DUPLICATE_METRES):
+        raise GeolibError(
+            f"duplicate distance must be between 0 and {MAX_DUPLICATE_METRES:g} metres, got {duplicate_metres!r}"
         )
     country_caps({}, max_per_country=max_per_country, target=target)  # refuse bad caps before any work
     if duplicate_cosine is not None:

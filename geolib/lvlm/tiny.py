@@ -1,0 +1,140 @@
+"""The tiny profile's vision-language model: the same classes as Qwen2-VL-2B-Instruct, at toy size.
+
+* A byte-level BPE tokenizer trained offline on ClueWorld text (prompts, answers, reasons, captions), with
+  Qwen2-VL's special tokens (``<|im_start|>``, ``<|vision_start|>``, ``<|image_pad|>``...) and a chat
+  template written for the course that lays a conversation out as Qwen2-VL's does.
+* ``Qwen2VLImageProcessor`` at a fixed 112 x 112 pixels: 8 x 8 patches of 14 px, merged 2 x 2 into
+  16 image tokens per picture.
+* ``Qwen2VLForConditionalGeneration`` built from a small ``Qwen2VLConfig`` (2 text layers of width 128,
+  a 2-block vision tower), so that LoRA, the processor and the chat template run exactly as in ``full``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+SPECIAL_TOKENS = (
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
+)
+IMAGE_SIZE = 112  # pixels: 8 x 8 patches of 14 px, 16 tokens after the 2 x 2 merge
+VOCAB_SIZE = 2048
+
+# A conversation as Qwen2-VL lays it out: a default system turn, then each turn between <|im_start|>role
+# and <|im_end|>, an image as <|vision_start|><|image_pad|><|vision_end|> (the processor repeats the pad
+# once per image token), and "<|im_start|>assistant\n" when a generation prompt is asked for.
+CHAT_TEMPLATE = (
+    "{%- set nl = '\\n' -%}"
+    "{%- if messages[0]['role'] != 'system' -%}"
+    "{{ '<|im_start|>system' + nl + 'You are a helpful assistant.<|im_end|>' + nl }}"
+    "{%- endif -%}"
+    "{%- for message in messages -%}"
+    "{{ '<|im_start|>' + message['role'] + nl }}"
+    "{%- if message['content'] is string -%}{{ message['content'] }}"
+    "{%- else -%}{%- for part in message['content'] -%}"
+    "{%- if part['type'] == 'image' -%}{{ '<|vision_start|><|image_pad|><|vision_end|>' }}"
+    "{%- elif part['type'] == 'text' -%}{{ part['text'] }}{%- endif -%}"
+    "{%- endfor -%}{%- endif -%}"
+    "{{ '<|im_end|>' + nl }}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{ '<|im_start|>assistant' + nl }}{%- endif -%}"
+)
+
+
+def train_tokenizer(texts: Iterable[str], vocab_size: int = VOCAB_SIZE):
+    """A byte-level BPE ``PreTrainedTokenizerFast`` trained on ``texts``, with the special tokens and
+    the chat template above; padding on the right with ``<|endoftext|>``, as Qwen2's."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    core = Tokenizer(models.BPE())
+    core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    core.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=list(SPECIAL_TOKENS),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    core.train_from_iterator(texts, trainer=trainer)
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=core,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        additional_special_tokens=list(SPECIAL_TOKENS[1:]),
+        padding_side="right",
+        model_max_length=1024,
+    )
+    tokenizer.chat_template = CHAT_TEMPLATE
+    return tokenizer
+
+
+def tiny_image_processor(size: int = IMAGE_SIZE):
+    """``Qwen2VLImageProcessor`` that resizes every image to ``size`` x ``size`` (a multiple of 28)."""
+    from transformers import Qwen2VLImageProcessor
+
+    pixels = size * size
+    return Qwen2VLImageProcessor(
+        min_pixels=pixels, max_pixels=pixels, size={"shortest_edge": pixels, "longest_edge": pixels}
+    )
+
+
+def tiny_processor(tokenizer, size: int = IMAGE_SIZE):
+    """A ``Qwen2VLProcessor`` from the tiny tokenizer and image processor (videos are not used)."""
+    from transformers import Qwen2VLProcessor, Qwen2VLVideoProcessor
+
+    return Qwen2VLProcessor(
+        image_processor=tiny_image_processor(size),
+        tokenizer=tokenizer,
+        video_processor=Qwen2VLVideoProcessor(),
+        chat_template=CHAT_TEMPLATE,
+    )
+
+
+def tiny_vlm_config(tokenizer, **overrides):
+    """A ``Qwen2VLConfig`` of about a million parameters whose special token ids are the tokenizer's."""
+    from transformers import Qwen2VLConfig
+
+    ids = {token: tokenizer.convert_tokens_to_ids(token) for token in SPECIAL_TOKENS}
+    hidden = overrides.pop("hidden_size", 128)
+    heads = overrides.pop("num_attention_heads", 4)
+    half_head = hidden // heads // 2
+    # M-RoPE splits each head's rotary frequencies between time, height and width
+    sections = [half_head - 2 * (half_head // 3), half_head // 3, half_head // 3]
+    text = {
+        "vocab_size": len(tokenizer),
+        "hidden_size": hidden,
+        "intermediate_size": overrides.pop("intermediate_size", 4 * hidden),
+        "num_hidden_layers": overrides.pop("num_hidden_layers", 2),
+        "num_attention_heads": heads,
+        "num_key_value_heads": overrides.pop("num_key_value_heads", 2),
+        "max_position_embeddings": 2048,
+        "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": sections},
+        "bos_token_id": ids["<|endoftext|>"],
+        "eos_token_id": ids["<|im_end|>"],
+        "pad_token_id": ids["<|endoftext|>"],
+    }
+    vision = {
+        "depth": overrides.pop("vision_depth", 2),
+        "embed_dim": overrides.pop("vision_width", 64),
+        "hidden_size": hidden,  # the merger projects image tokens to the language model's width
+        "num_heads": overrides.pop("vision_heads", 4),
+        "patch_size": 14,
+        "spatial_merge_size": 2,
+        "temporal_patch_size": 2,
+    }
+    return Qwen2VLConfig(
+        text_config=text,
+        vision_config=vision,
+        image_token_id=ids["<|image_pad|>"],
+        video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"],
+        vision_end_token_id=ids["<|vision_end|>"],
+        tie_word_embeddings=True,
+        **overrides,
+    )
