@@ -53,28 +53,6 @@ class Curation:
     separation_km: float  # the nearest training point to any val / test point
     files: dict[str, Path] = field(default_factory=dict)
 
-    def table(self):
-        """The kept images as a DataFrame (the columns of ``splits.csv``)."""
-        import pandas as pd
-
-        return pd.DataFrame(
-            {
-                "id": [c.id for c in self.candidates],
-                "path": [str(c.path) for c in self.candidates],
-                "latitude": [c.latitude for c in self.candidates],
-                "longitude": [c.longitude for c in self.candidates],
-                "country": [c.country for c in self.candidates],
-                "city": [c.city for c in self.candidates],
-                "locatability": [c.locatability for c in self.candidates],
-                "split": list(self.splits),
-            }
-        )
-
-    def exclusions(self):
-        import pandas as pd
-
-        return pd.DataFrame([e.__dict__ for e in self.excluded], columns=["id", "step", "reason"])
-
 
 def embed_images(candidates: Sequence[Candidate], *, batch_size: int = 64, progress: bool = True):
     """Image-tower embeddings (the locatability network's) of the candidates that can be read:

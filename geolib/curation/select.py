@@ -12,7 +12,7 @@ import numpy as np
 
 from geolib.curation.records import Candidate, Exclusion
 from geolib.errors import GeolibError
-from geolib.geo.distance import EARTH_RADIUS_KM
+from geolib.geo.distance import EARTH_RADIUS_KM, unit_vectors
 
 PAPER_THRESHOLD = 0.4  # GeoReasoner keeps locatability >= 0.4 (130K -> 70K street views)
 SWEEP = tuple(np.round(np.arange(0.1, 0.71, 0.05), 2))
@@ -72,11 +72,6 @@ def threshold_sweep(scores, countries, thresholds: Sequence[float] = SWEEP):
     return pd.DataFrame(rows), survival
 
 
-def _unit_vectors(lat, lon) -> np.ndarray:
-    lat, lon = np.radians(np.asarray(lat, float)), np.radians(np.asarray(lon, float))
-    return np.column_stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)])
-
-
 def pairs_within_km(lat, lon, km: float) -> list[tuple[int, int]]:
     """Index pairs ``(i, j)``, i < j, of points less than ``km`` apart on the sphere (a KD-tree over unit
     vectors: a chord of 2 sin(d / 2R) is exactly a great-circle distance d)."""
@@ -85,7 +80,7 @@ def pairs_within_km(lat, lon, km: float) -> list[tuple[int, int]]:
     if len(lat) < 2 or km <= 0:
         return []
     chord = 2 * np.sin(min(km / EARTH_RADIUS_KM, np.pi) / 2)
-    found = cKDTree(_unit_vectors(lat, lon)).query_pairs(np.nextafter(chord, 0), output_type="ndarray")
+    found = cKDTree(unit_vectors(lat, lon)).query_pairs(np.nextafter(chord, 0), output_type="ndarray")
     return [tuple(pair) for pair in found.tolist()]
 
 

@@ -18,7 +18,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from geolib.geo.distance import checked_points, haversine_km
+from geolib.geo.distance import checked_points, haversine_km, unit_vectors
 from geolib.geo.names import fold, strip_article, variants
 
 # Measured: Paris' arrondissements lie within 7 km of its centre, Budapest's districts within 16.2 km
@@ -60,18 +60,13 @@ def city_table() -> list[CityMatch]:
     ]
 
 
-def _unit_vectors(lat, lon) -> np.ndarray:
-    lat, lon = np.radians(lat), np.radians(lon)
-    return np.stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)], axis=-1)
-
-
 @lru_cache(maxsize=1)
 def _city_tree():
     from scipy.spatial import cKDTree
 
     table = city_table()
     return cKDTree(
-        _unit_vectors(np.array([c.latitude for c in table]), np.array([c.longitude for c in table]))
+        unit_vectors(np.array([c.latitude for c in table]), np.array([c.longitude for c in table]))
     )
 
 
@@ -120,7 +115,7 @@ def nearest_city(lat, lon):
     """
     scalar = np.ndim(lat) == 0 and np.ndim(lon) == 0
     lat, lon = checked_points(lat, lon)
-    _, index = _city_tree().query(_unit_vectors(lat, lon))
+    _, index = _city_tree().query(unit_vectors(lat, lon))
     index = _parents()[np.atleast_1d(index)]
     table = city_table()
     matches = [table[i] for i in index]

@@ -40,6 +40,13 @@ def checked_points(
     return lat, lon
 
 
+def unit_vectors(lat, lon) -> np.ndarray:
+    """Points on the unit sphere, (..., 3): a straight-line (chord) distance c between two of them is
+    the great-circle distance 2 R asin(c / 2), so KD-trees over these answer distance queries exactly."""
+    lat, lon = np.radians(np.asarray(lat, dtype=float)), np.radians(np.asarray(lon, dtype=float))
+    return np.stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)], axis=-1)
+
+
 def haversine_km(lat1, lon1, lat2, lon2, radius_km: float = EARTH_RADIUS_KM):
     """Great-circle distance in km on a sphere of radius 6371 km; scalars or broadcastable arrays.
 

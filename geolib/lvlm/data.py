@@ -10,7 +10,6 @@ its closing ``<|im_end|>`` are learned, so that the model also learns to stop.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 
@@ -52,13 +51,6 @@ def assistant_labels(input_ids: Sequence[int], tokenizer) -> np.ndarray:
             i = j
         i += 1
     return labels
-
-
-def resolve_image(example: SFTExample, folder: Path) -> Path:
-    """The example's image: an absolute path, or relative to the SFT file's folder (as ``geolib curate``
-    and ClueWorld write them)."""
-    path = Path(example.image).expanduser()
-    return path if path.is_absolute() else folder / path
 
 
 def encode(processor, example: SFTExample, image, *, with_answer: bool = True) -> dict:
