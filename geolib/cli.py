@@ -206,6 +206,39 @@ def _curate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train(args: argparse.Namespace) -> int:
+    from geolib.lvlm.train import train_adapter
+
+    result = train_adapter(
+        args.stage,
+        args.data,
+        args.out,
+        val=args.val,
+        init_adapter=args.init_adapter,
+        without_stage1=args.without_stage1,
+        model_name=args.model,
+        epochs=args.epochs,
+        max_steps=args.max_steps,
+        stop_after=args.stop_after,
+        resume=args.resume,
+        dry_run=args.dry_run,
+        merge=args.merge,
+        four_bit=args.four_bit,
+    )
+    if result.out is not None and not result.finished:
+        print(f"stage {args.stage}: checkpoint in {result.out}/checkpoints; continue with --resume")
+    elif result.out is not None:
+        last = result.metrics["epochs"][-1] if result.metrics["epochs"] else {}
+        val = last.get("val_loss")
+        print(
+            f"stage {args.stage}: {len(result.metrics['steps'])} steps this run; last epoch train loss "
+            f"{last.get('train_loss', float('nan')):.3f}"
+            + (f", validation loss {val:.3f}" if val is not None else "")
+            + f"; wrote {result.out}"
+        )
+    return 0
+
+
 def _parse_fractions(text: str) -> tuple[float, ...]:
     try:
         return tuple(float(part) for part in text.split(","))
@@ -379,6 +412,34 @@ def build_parser() -> argparse.ArgumentParser:
     )
     curate.add_argument("--seed", type=int, default=0, help="seed of the split (default 0)")
     curate.set_defaults(func=_curate)
+
+    train = sub.add_parser(
+        "train",
+        help="train a LoRA adapter: stage 1 (reasons) or stage 2 (country and city, stacked on stage 1)",
+        description="Train one GeoReasoner LoRA stage on an SFT file from `geolib curate`. Runs unchanged "
+        "under `accelerate launch --num_processes N [--cpu] -m geolib train ...`.",
+    )
+    train.add_argument("--stage", type=int, choices=(1, 2), required=True, help="1: reasons, 2: location")
+    train.add_argument("--data", type=_path, required=True, help="training SFT JSON (sft_stageN_train.json)")
+    train.add_argument("--val", type=_path, help="validation SFT JSON: a loss after every epoch")
+    train.add_argument("--out", type=_path, help="adapter directory to write (needed unless --dry-run)")
+    train.add_argument("--init-adapter", type=_path, help="stage 2: the stage-1 adapter to stack on")
+    train.add_argument(
+        "--without-stage1", action="store_true", help="stage 2 straight on the base model (the ablation)"
+    )
+    train.add_argument("--model", help="registry name, hub id or folder of the base model (default: vlm)")
+    train.add_argument("--epochs", type=float, help="epochs (default: the profile's recipe, 5 in full)")
+    train.add_argument("--max-steps", type=int, help="stop the schedule after N optimizer steps")
+    train.add_argument(
+        "--stop-after",
+        type=int,
+        help="checkpoint and stop after N steps of this run (continue with --resume)",
+    )
+    train.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
+    train.add_argument("--dry-run", action="store_true", help="one step, no output, report peak memory")
+    train.add_argument("--merge", action="store_true", help="also write --out/merged: adapters merged in")
+    train.add_argument("--four-bit", action="store_true", help="load the base model in 4 bits (QLoRA; GPU)")
+    train.set_defaults(func=_train)
 
     models = sub.add_parser("models", help="list the model registry; --build NAME builds a tiny model")
     models.add_argument("--build", nargs="*", metavar="NAME", help="tiny models to build now")

@@ -103,3 +103,30 @@ def test_a_batch_trains_the_tiny_qwen2_vl(processor, samples):
         optimizer.step()
         losses.append(loss.item())
     assert losses[-1] < 0.6 * losses[0]
+
+
+def test_a_text_only_conversation_has_no_pixels_and_batches_with_images(processor, samples):
+    example = _examples(samples)[0]
+    text_only = encode(processor, example, None)
+    assert "pixel_values" not in text_only
+    image_pad = processor.tokenizer.convert_tokens_to_ids("<|image_pad|>")
+    assert image_pad not in text_only["input_ids"].tolist()
+    batch = collate(
+        [text_only, encode(processor, example, samples[0].image)], processor.tokenizer.pad_token_id
+    )
+    assert batch["pixel_values"].shape[0] == 64 and batch["image_grid_thw"].tolist() == [[1, 8, 8]]
+
+
+def test_reasons_mention_exactly_the_visible_clues_of_a_clueworld_trace(samples):
+    from geolib.lvlm.reasons import clue_scores, mentioned_clues
+
+    for sample in samples:
+        assert mentioned_clues(sample.reasoning) == set(sample.clues.values()), sample.reasoning
+    rich = next(s for s in samples if len(s.clues) >= 3)
+    perfect = clue_scores([rich.reasoning], [rich.clues])
+    assert perfect["recall"] == perfect["precision"] == 1.0
+    phrase = next(iter(rich.clues.values()))
+    invented = f"I see {phrase}, which leaves 3 of the 29 countries. I see a flag with a red disc on blue, so only Japan fits."
+    scores = clue_scores([invented], [rich.clues])
+    assert scores["precision"] == 0.5 and scores["recall"] == pytest.approx(1 / len(rich.clues))
+    assert clue_scores(["no reasons at all"], [rich.clues])["recall"] == 0.0

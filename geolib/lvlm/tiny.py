@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 
 SPECIAL_TOKENS = (
     "<|endoftext|>",
@@ -138,3 +139,120 @@ def tiny_vlm_config(tokenizer, **overrides):
         tie_word_embeddings=True,
         **overrides,
     )
+
+
+# ----------------------------------------------------------------------------- the tiny base model
+
+CAPTION_PROMPT = "What do you see?"
+GUIDE_PROMPT = "How do you tell where a street view was taken?"
+CITY_PROMPT = "Which country is {city} in?"
+NO_CLUES = "nothing that tells where this is"
+BASE_VIEWS = 2000  # ClueWorld views of the caption training (their own world seed: never a curated view)
+BASE_WORLD_SEED = 1000
+BASE_STEPS = 600
+BASE_BATCH = 16
+BASE_LEARNING_RATE = 2e-3
+
+
+def caption(clues: dict[str, str]) -> str:
+    """What a view shows, as the phrases of its visible clues: never the country or the city."""
+    return "; ".join(clues.values()) or NO_CLUES
+
+
+def tokenizer_texts(samples) -> list[str]:
+    """Every kind of text the course shows the tiny model: prompts, captions, reasons, descriptions, and the
+    name of every ClueWorld country and city (so that an answer is a few tokens, not a spelling)."""
+    from geolib.formats.sft import INFERENCE_PROMPT, STAGE1_PROMPT, STAGE2_PROMPT
+    from geolib.world import countries
+    from geolib.world.places import cities
+
+    texts = [CAPTION_PROMPT, STAGE1_PROMPT, STAGE2_PROMPT, INFERENCE_PROMPT]
+    for s in samples:
+        texts += [s.reasoning, s.description, caption(s.clues)]
+    for country in countries().values():
+        answer = {"country": country.name, "city": ""}
+        texts += [repr({**answer, "city": city.name}) for city in cities(country.iso2)]
+    return texts
+
+
+def base_conversations(samples) -> list:
+    """What the tiny base model learns, standing in for a real model's pretraining (it never links a view to
+    its place): captions of views (it can see), guide texts without images (it has read how clues point to
+    countries, as a real model has read about GeoGuessr) and which country each city is in (it knows the
+    names and the answer format; an answer token it never produced would have an untrained embedding that a
+    LoRA adapter cannot reach)."""
+    from geolib.formats.sft import SFTExample
+    from geolib.world import countries
+    from geolib.world.places import cities
+
+    pairs = []
+    for s in samples:
+        pairs.append((SFTExample(s.id, "", CAPTION_PROMPT, caption(s.clues)), s.image))
+        pairs.append((SFTExample(s.id, "", GUIDE_PROMPT, s.reasoning), None))
+    for country in countries().values():
+        for city in cities(country.iso2):
+            answer = repr({"country": country.name, "city": city.name})
+            pairs.append((SFTExample(city.name, "", CITY_PROMPT.format(city=city.name), answer), None))
+    return pairs
+
+
+def build_tiny_vlm(out_dir: Path, seed: int, *, views: int = BASE_VIEWS, steps: int = BASE_STEPS) -> None:
+    """The registry's tiny ``vlm``: tokenizer, processor and a Qwen2-VL trained from scratch on
+    :func:`base_conversations` of a ClueWorld of its own, so that LoRA starts from a model that can see.
+
+    Writes what ``from_pretrained`` of the model and of the processor read, plus ``base_training.json``
+    (the settings and the loss of every step)."""
+    import torch
+    from transformers import Qwen2VLForConditionalGeneration
+
+    from geolib.iox import write_json
+    from geolib.lvlm.data import collate, encode
+    from geolib.lvlm.recipe import PAPER_RECIPE
+    from geolib.lvlm.train import epoch_order, make_optimizer
+    from geolib.world import generate
+
+    torch.manual_seed(seed)
+    samples = list(
+        generate(views, seed=BASE_WORLD_SEED + seed, size=IMAGE_SIZE, tile_size=32, progress=False)
+    )
+    tokenizer = train_tokenizer(tokenizer_texts(samples))
+    processor = tiny_processor(tokenizer)
+    model = Qwen2VLForConditionalGeneration(tiny_vlm_config(tokenizer))
+    items = [encode(processor, example, image) for example, image in base_conversations(samples)]
+    recipe = PAPER_RECIPE.replace(learning_rate=BASE_LEARNING_RATE, warmup_ratio=0.02)
+    optimizer, schedule = make_optimizer(model.parameters(), recipe, steps)
+    per_epoch = len(items) // BASE_BATCH
+    losses = []
+    model.train()
+    for step in tqdm_steps(steps, "caption training"):
+        epoch, k = divmod(step, per_epoch)
+        order = epoch_order(len(items), seed, epoch)[k * BASE_BATCH : (k + 1) * BASE_BATCH]
+        loss = model(**collate([items[i] for i in order], tokenizer.pad_token_id)).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.max_grad_norm)
+        optimizer.step()
+        schedule.step()
+        optimizer.zero_grad(set_to_none=True)
+        losses.append(round(loss.item(), 4))
+    model.eval()
+    model.save_pretrained(out_dir)
+    processor.save_pretrained(out_dir)
+    write_json(
+        out_dir / "base_training.json",
+        {
+            "tasks": [CAPTION_PROMPT, GUIDE_PROMPT, CITY_PROMPT],
+            "conversations": len(items),
+            "views": views,
+            "world_seed": BASE_WORLD_SEED + seed,
+            "steps": steps,
+            "batch": BASE_BATCH,
+            "learning_rate": BASE_LEARNING_RATE,
+            "loss": losses,
+        },
+    )
+
+
+def tqdm_steps(steps: int, desc: str):
+    from tqdm.auto import trange
+
+    return trange(steps, desc=desc, unit="step", mininterval=2)

@@ -1,0 +1,53 @@
+"""Are the reasons about the image? Clue recall and precision of a model's explanations against ClueWorld.
+
+ClueWorld knows which clues each view shows and words each one as a fixed phrase (``describe``), and its
+reasoning traces cite them as "I see <phrase>, ...", "The vegetation, <phrase>, fits ..." and "... the
+landmark of <city> ...". The same patterns pick the clues a model's reasons mention. Then
+
+* clue recall = true visible clues the reasons mention / true visible clues (does it look?), and
+* clue precision = mentioned clues that are truly visible / mentioned clues (does it make things up?).
+
+A mention counts when its phrase is exactly a visible clue's phrase: "a long yellow rear plate" for a white
+one is a wrong mention, not half a right one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+_MENTIONS = (
+    re.compile(r"\bI see (.+?), (?:which|so)\b", re.IGNORECASE),
+    re.compile(r"\bThe vegetation, (.+?), fits\b"),
+)
+_LANDMARK = re.compile(r"\bthe landmark of (.+?), so the city\b")
+
+
+def mentioned_clues(reasons: str) -> set[str]:
+    """The clue phrases that a reasoning text cites."""
+    found = {m.group(1).strip() for pattern in _MENTIONS for m in pattern.finditer(reasons or "")}
+    found |= {f"the landmark tower of {m.group(1).strip()}" for m in _LANDMARK.finditer(reasons or "")}
+    return found
+
+
+def clue_scores(reasons: Sequence[str], visible: Sequence[dict[str, str] | Sequence[str]]) -> dict:
+    """Micro-averaged clue recall and precision of ``reasons`` against each view's ``visible`` clue phrases
+    (ClueWorld's ``sample.clues`` or just its values), and the per-view counts."""
+    if len(reasons) != len(visible):
+        raise ValueError(f"{len(reasons)} reasons for {len(visible)} views")
+    hits = said = shown = 0
+    rows = []
+    for text, truth in zip(reasons, visible, strict=True):
+        truth_set = set(truth.values() if isinstance(truth, dict) else truth)
+        mentioned = mentioned_clues(text)
+        right = len(mentioned & truth_set)
+        hits, said, shown = hits + right, said + len(mentioned), shown + len(truth_set)
+        rows.append({"visible": len(truth_set), "mentioned": len(mentioned), "correct": right})
+    return {
+        "recall": hits / shown if shown else 0.0,
+        "precision": hits / said if said else 0.0,
+        "visible": shown,
+        "mentioned": said,
+        "correct": hits,
+        "per_view": rows,
+    }
