@@ -18,7 +18,7 @@ from geolib.formats.sft import stage1_example, stage2_example, write_sft_json
 from geolib.lvlm.recipe import PAPER_RECIPE, TARGET_MODULES, recipe
 from geolib.lvlm.train import train_adapter
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "georeasoner_recipe.json"
+REFERENCE = Path(__file__).resolve().parents[1] / "geolib" / "resources" / "georeasoner_recipe.json"
 QUICK = recipe("tiny", batch_per_device=4, effective_batch=8, checkpoint_every=2, epochs=2)
 
 
@@ -350,27 +350,60 @@ def test_command_errors_are_one_line(sft, tmp_path, capsys):
     assert "--out is needed" in capsys.readouterr().err
 
 
-def test_full_profile_loads_the_hub_id_from_a_cache_offline(base_model, sft, tmp_path, monkeypatch):
-    """The full path (hub id, AutoProcessor with a pixel budget, AutoModelForImageTextToText) against a
-    tiny Qwen2-VL saved under the real id in a throw-away Hugging Face cache."""
+FULL_PROFILE_RUN = """
+import json
+from geolib.lvlm.model import load_vlm
+model, processor = load_vlm(device="cpu")
+print(json.dumps({"class": type(model).__name__, "longest_edge": processor.image_processor.size["longest_edge"]}))
+"""
+
+
+def test_full_profile_loads_the_hub_id_from_a_cache_offline(base_model, sft, tmp_path):
+    """The full path (hub id, AutoProcessor with a pixel budget, AutoModelForImageTextToText, the paper's
+    recipe) against a tiny Qwen2-VL saved under the real id in a throw-away Hugging Face cache. In a fresh
+    process: huggingface_hub reads HF_HUB_CACHE when it is imported."""
     from geolib.hubcache import install_in_hub_cache
-    from geolib.lvlm.model import FULL_IMAGE_PIXELS, load_vlm
+    from geolib.lvlm.model import FULL_IMAGE_PIXELS
     from geolib.profiles import spec
 
     hub_id = spec("vlm").hub_id
     assert hub_id == "Qwen/Qwen2-VL-2B-Instruct"
     cache = tmp_path / "hub"
     install_in_hub_cache(base_model, hub_id, cache)
-    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("GEOLIB_PROFILE", "full")
-    model, processor = load_vlm(device="cpu")
-    assert type(model).__name__ == "Qwen2VLForConditionalGeneration"
-    assert processor.image_processor.size["longest_edge"] == FULL_IMAGE_PIXELS
-    result = train_adapter(
-        1, sft / "s1_train.json", dry_run=True, recipe=QUICK, progress=False, log=lambda *a: None
+    env = {
+        **os.environ,
+        "GEOLIB_PROFILE": "full",
+        "HF_HUB_OFFLINE": "1",
+        "HF_HUB_CACHE": str(cache),
+        "GEOLIB_DATA": str(tmp_path / "data"),
+        "GEOLIB_DEVICE": "cpu",
+    }  # nothing may be built in full
+    loaded = subprocess.run(
+        [sys.executable, "-c", FULL_PROFILE_RUN], env=env, capture_output=True, text=True, timeout=300
     )
-    assert result.out is None and result.metrics["peak_memory_bytes"] > 0
+    assert loaded.returncode == 0, loaded.stderr[-3000:]
+    result = json.loads(loaded.stdout.strip().splitlines()[-1])
+    assert result == {"class": "Qwen2VLForConditionalGeneration", "longest_edge": FULL_IMAGE_PIXELS}
+    dry = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "geolib",
+            "train",
+            "--stage",
+            "1",
+            "--data",
+            str(sft / "s1_train.json"),
+            "--dry-run",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    assert "trainable parameters" in dry.stdout and "peak memory on cpu" in dry.stdout
+    assert not (tmp_path / "data" / "models").exists()
 
 
 def test_memory_plan_for_qwen2_vl_2b_on_colab_gpus():
