@@ -231,7 +231,7 @@ def _train(args: argparse.Namespace) -> int:
         last = result.metrics["epochs"][-1] if result.metrics["epochs"] else {}
         val = last.get("val_loss")
         print(
-            f"stage {args.stage}: {len(result.metrics['steps'])} steps this run; last epoch train loss "
+            f"stage {args.stage}: {result.metrics['total_steps']} steps; last epoch train loss "
             f"{last.get('train_loss', float('nan')):.3f}"
             + (f", validation loss {val:.3f}" if val is not None else "")
             + f"; wrote {result.out}"

@@ -140,12 +140,22 @@ def read_truth(path: str | Path, skipped: list[dict] | None = None) -> list[Trut
     return kept
 
 
+def prediction_from_answer(ident: str, answer: str, *, source: str = "answer", record=None) -> Prediction:
+    """A raw model answer (JSON or dict text, prose around it allowed) as a prediction; an unreadable one
+    is a refusal whose reason is kept in ``problem``."""
+    from geolib.formats.sft import parse_answer
+
+    try:
+        parsed = parse_answer(answer, source=source, record=record)
+    except DataError as err:
+        return Prediction(ident, problem=str(err))  # scored as unanswered, listed by evaluate()
+    return Prediction(ident, parsed.get("country"), parsed.get("city"))
+
+
 def read_predictions(path: str | Path, known_ids: set[str] | None = None) -> list[Prediction]:
     """Predictions: ``id`` plus any of ``country``, ``city``, ``latitude``/``longitude`` or a raw model
     ``answer`` (JSON or dict text with ``country`` / ``city``). Unknown ids and bad coordinates are errors;
     an unreadable answer is a refusal (it lowers recall, not precision) whose reason is kept in ``problem``."""
-    from geolib.formats.sft import parse_answer
-
     path = Path(path)
     rows = _read_rows(path)
     _require(rows, ("id",), path.name, any_of=("country", "city", "latitude", "answer"))
@@ -165,12 +175,10 @@ def read_predictions(path: str | Path, known_ids: set[str] | None = None) -> lis
             None if _blank(row.get("city")) else str(row["city"]),
         )
         if not _blank(row.get("answer")):
-            try:
-                answer = parse_answer(str(row["answer"]), source=path.name, record=row["_row"])
-                prediction.country = prediction.country or answer.get("country")
-                prediction.city = prediction.city or answer.get("city")
-            except DataError as err:
-                prediction.problem = str(err)  # scored as unanswered, listed by evaluate()
+            answer = prediction_from_answer(ident, str(row["answer"]), source=path.name, record=row["_row"])
+            prediction.country = prediction.country or answer.country
+            prediction.city = prediction.city or answer.city
+            prediction.problem = answer.problem
         has_lat, has_lon = not _blank(row.get("latitude")), not _blank(row.get("longitude"))
         if has_lat != has_lon:
             raise DataError(

@@ -129,31 +129,25 @@ def plan(
     import pandas as pd
 
     counts = count_parameters(config, recipe.target_modules, recipe.rank)
-    rows = []
-    for gpu, facts in GPUS.items():
-        at_recipe = estimate(
+
+    def need(batch: int) -> dict:
+        return estimate(
             config,
             recipe,
             image_tokens=image_tokens,
             text_tokens=text_tokens,
-            batch=recipe.batch_per_device,
+            batch=batch,
             four_bit=four_bit,
             gradient_checkpointing=gradient_checkpointing,
             counts=counts,
         )
+
+    rows = []
+    for gpu, facts in GPUS.items():
+        at_recipe = need(recipe.batch_per_device)
         best = 0
         for batch in range(1, recipe.effective_batch + 1):
-            need = estimate(
-                config,
-                recipe,
-                image_tokens=image_tokens,
-                text_tokens=text_tokens,
-                batch=batch,
-                four_bit=four_bit,
-                gradient_checkpointing=gradient_checkpointing,
-                counts=counts,
-            )["total"]
-            if need > facts["memory_gib"]:
+            if need(batch)["total"] > facts["memory_gib"]:
                 break
             best = batch
         rows.append(

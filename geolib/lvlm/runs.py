@@ -14,7 +14,6 @@ made through the same functions a user calls (``write_world``, ``score_locatabil
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from geolib.errors import GeolibError
@@ -98,14 +97,12 @@ def held_out(split: str = "test", richness: str | None = "rich") -> list[dict]:
     """The curated views of ``split`` with their ClueWorld ground truth (clues, richness, reasoning)."""
     import pandas as pd
 
+    from geolib.world import read_samples
+
     data = course_data(progress=False)
     table = pd.read_csv(data / "splits.csv", dtype={"id": str})
     table = table[table["split"] == split]
-    world = data.parent / "world"
-    truth = {}
-    for line in (world / "samples.jsonl").read_text(encoding="utf-8").splitlines():
-        record = json.loads(line)
-        truth[record["id"]] = record
+    truth = {record["id"]: record for record in read_samples(data.parent / "world")}
     views = []
     for row in table.itertuples():
         record = truth[row.id]
@@ -116,21 +113,13 @@ def held_out(split: str = "test", richness: str | None = "rich") -> list[dict]:
 
 def location_accuracy(model, processor, views: list[dict], *, progress: bool = True) -> dict:
     """Country and city accuracy (and the rest of ``geolib.geo.evaluate``) of stage-2 answers on ``views``."""
-    from geolib.errors import DataError
-    from geolib.formats.sft import parse_answer
-    from geolib.geo.evaluate import Prediction, Truth, evaluate
+    from geolib.geo.evaluate import Truth, evaluate, prediction_from_answer
     from geolib.lvlm.generate import answer_images
 
     answers = answer_images(
         model, processor, [v["path"] for v in views], STAGE2_PROMPT, max_new_tokens=32, progress=progress
     )
-    predictions = []
-    for view, text in zip(views, answers, strict=True):
-        try:
-            parsed = parse_answer(text)
-            predictions.append(Prediction(view["id"], parsed.get("country"), parsed.get("city")))
-        except DataError as err:
-            predictions.append(Prediction(view["id"], problem=str(err)))
+    predictions = [prediction_from_answer(v["id"], text) for v, text in zip(views, answers, strict=True)]
     truths = [Truth(v["id"], v["latitude"], v["longitude"], v["country"], v["city"]) for v in views]
     metrics = evaluate(predictions, truths)
     metrics["answers"] = answers

@@ -203,6 +203,7 @@ def build_tiny_vlm(out_dir: Path, seed: int, *, views: int = BASE_VIEWS, steps: 
     Writes what ``from_pretrained`` of the model and of the processor read, plus ``base_training.json``
     (the settings and the loss of every step)."""
     import torch
+    from tqdm.auto import trange
     from transformers import Qwen2VLForConditionalGeneration
 
     from geolib.iox import write_json
@@ -224,7 +225,7 @@ def build_tiny_vlm(out_dir: Path, seed: int, *, views: int = BASE_VIEWS, steps: 
     per_epoch = len(items) // BASE_BATCH
     losses = []
     model.train()
-    for step in tqdm_steps(steps, "caption training"):
+    for step in trange(steps, desc="base training", unit="step", mininterval=2):
         epoch, k = divmod(step, per_epoch)
         order = epoch_order(len(items), seed, epoch)[k * BASE_BATCH : (k + 1) * BASE_BATCH]
         loss = model(**collate([items[i] for i in order], tokenizer.pad_token_id)).loss
@@ -250,9 +251,3 @@ def build_tiny_vlm(out_dir: Path, seed: int, *, views: int = BASE_VIEWS, steps: 
             "loss": losses,
         },
     )
-
-
-def tqdm_steps(steps: int, desc: str):
-    from tqdm.auto import trange
-
-    return trange(steps, desc=desc, unit="step", mininterval=2)

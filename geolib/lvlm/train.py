@@ -270,7 +270,7 @@ def train_adapter(
     say = log if main else (lambda *a, **k: None)
 
     model_source = resolve_vlm(model_name)
-    model, processor = load_vlm(model_name, device=accelerator.device, four_bit=four_bit)
+    model, processor = load_vlm(model_source, device=accelerator.device, four_bit=four_bit)
     train_data = SFTData(data, stage, processor, max_length=recipe.max_length, progress=progress and main)
     val_data = SFTData(val, stage, processor, max_length=recipe.max_length, progress=False) if val else None
     settings = _settings(stage, data, val, init_adapter, recipe, model_source)
@@ -319,10 +319,9 @@ def train_adapter(
     if resume:
         latest = _checkpoints(out)[-1]
         loaded = load_checkpoint(accelerator, model, optimizer, scheduler, latest)
-        if loaded["settings"] != json.loads(json.dumps(settings)):
-            changed = [
-                k for k in settings if loaded["settings"].get(k) != json.loads(json.dumps(settings[k]))
-            ]
+        wanted = json.loads(json.dumps(settings))  # as the checkpoint stored them (tuples become lists)
+        changed = [k for k in wanted if loaded["settings"].get(k) != wanted[k]]
+        if changed:
             raise GeolibError(
                 f"--resume: {latest} was made with other settings ({', '.join(changed)} changed)"
             )
@@ -411,7 +410,7 @@ def train_adapter(
             if last or pause:
                 stopped = pause and not last
                 break
-        if dry_run or stopped or state["step"] >= total_steps:
+        if dry_run or stopped:
             break
     bar.close()
 
