@@ -130,3 +130,13 @@ def test_reasons_mention_exactly_the_visible_clues_of_a_clueworld_trace(samples)
     scores = clue_scores([invented], [rich.clues])
     assert scores["precision"] == 0.5 and scores["recall"] == pytest.approx(1 / len(rich.clues))
     assert clue_scores(["no reasons at all"], [rich.clues])["recall"] == 0.0
+
+
+def test_a_caption_never_names_the_country_or_the_city(samples):
+    from geolib.lvlm.tiny import LANDMARK, caption
+
+    assert any("landmark" in s.clues for s in samples)  # the clue whose phrase names the city
+    for s in samples:
+        text = caption(s.clues)
+        assert s.country_name not in text and s.city not in text
+        assert (LANDMARK in text) == ("landmark" in s.clues)

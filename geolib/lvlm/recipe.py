@@ -90,7 +90,7 @@ PAPER_RECIPE = Recipe()
 TINY_OVERRIDES = {
     "rank": 16,
     "alpha": 32,
-    "learning_rate": 2e-3,
+    "learning_rate": 4e-3,
     "warmup_ratio": 0.05,
     "epochs": 1,
     "effective_batch": 16,

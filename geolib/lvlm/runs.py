@@ -27,17 +27,34 @@ SETTINGS = {
     "threshold": 0.4,
     "min_distance_km": 0.1,
 }
+# Epochs per run in the tiny profile: a stage-1 answer is about 150 tokens, a stage-2 one about 15, so stage 2
+# affords more passes in the same minute. The full profile keeps the paper's 5 epochs.
 RUNS = {
-    "stage1": {"stage": 1, "init": None},
-    "stage2": {"stage": 2, "init": "stage1"},
-    "stage2-alone": {"stage": 2, "init": None},
+    "stage1": {"stage": 1, "init": None, "tiny_epochs": 2},
+    "stage2": {"stage": 2, "init": "stage1", "tiny_epochs": 4},
+    "stage2-alone": {"stage": 2, "init": None, "tiny_epochs": 4},
 }
 
 
 def runs_dir() -> Path:
-    from geolib.profiles import data_dir, profile
+    """Where this profile's runs live: a folder named after everything they depend on (the base model and
+    the locatability network, which carry their own cache keys, the data settings, the runs and the
+    recipe), so that a rebuilt model or a changed setting never reuses stale adapters."""
+    import dataclasses
+    import hashlib
+    import json
 
-    return data_dir() / "lvlm-runs" / profile()
+    from geolib.lvlm.recipe import recipe
+    from geolib.profiles import data_dir, profile, resolve
+
+    depends = {
+        "models": [Path(resolve(name)).name for name in ("vlm", "locatability-net")],
+        "settings": SETTINGS,
+        "runs": RUNS,
+        "recipe": dataclasses.asdict(recipe()),
+    }
+    key = hashlib.sha256(json.dumps(depends, sort_keys=True).encode()).hexdigest()[:12]
+    return data_dir() / "lvlm-runs" / f"{profile()}-{key}"
 
 
 def course_data(progress: bool = True) -> Path:
@@ -70,6 +87,7 @@ def course_data(progress: bool = True) -> Path:
 def course_adapter(name: str, progress: bool = True) -> Path:
     """The adapter directory of run ``name`` (see :data:`RUNS`), trained on first use."""
     from geolib.lvlm.train import train_adapter
+    from geolib.profiles import profile
 
     if name not in RUNS:
         raise GeolibError(f"unknown run {name!r}; choose one of {', '.join(RUNS)}")
@@ -87,6 +105,7 @@ def course_adapter(name: str, progress: bool = True) -> Path:
         val=data / f"sft_stage{stage}_val.json",
         init_adapter=init,
         without_stage1=init is None and stage == 2,
+        epochs=run["tiny_epochs"] if profile() == "tiny" else None,
         resume=(out / "checkpoints").is_dir(),
         progress=progress,
     )
@@ -111,13 +130,23 @@ def held_out(split: str = "test", richness: str | None = "rich") -> list[dict]:
     return views
 
 
-def location_accuracy(model, processor, views: list[dict], *, progress: bool = True) -> dict:
-    """Country and city accuracy (and the rest of ``geolib.geo.evaluate``) of stage-2 answers on ``views``."""
+def location_accuracy(
+    model,
+    processor,
+    views: list[dict],
+    *,
+    prompt: str = STAGE2_PROMPT,
+    max_new_tokens: int = 32,
+    progress: bool = True,
+) -> dict:
+    """Country and city accuracy (and the rest of ``geolib.geo.evaluate``) of the answers to ``prompt`` on
+    ``views``: the stage-2 prompt by default; a stage-1 model is asked its own (``STAGE1_PROMPT``, with room
+    for the reasons), whose answer names a country and no city."""
     from geolib.geo.evaluate import Truth, evaluate, prediction_from_answer
     from geolib.lvlm.generate import answer_images
 
     answers = answer_images(
-        model, processor, [v["path"] for v in views], STAGE2_PROMPT, max_new_tokens=32, progress=progress
+        model, processor, [v["path"] for v in views], prompt, max_new_tokens=max_new_tokens, progress=progress
     )
     predictions = [prediction_from_answer(v["id"], text) for v, text in zip(views, answers, strict=True)]
     truths = [Truth(v["id"], v["latitude"], v["longitude"], v["country"], v["city"]) for v in views]
@@ -126,7 +155,7 @@ def location_accuracy(model, processor, views: list[dict], *, progress: bool = T
     return metrics
 
 
-def reason_quality(model, processor, views: list[dict], *, max_new_tokens: int = 200, progress: bool = True):
+def reason_quality(model, processor, views: list[dict], *, max_new_tokens: int = 240, progress: bool = True):
     """Stage-1 answers on ``views``: country accuracy and the clue recall / precision of the reasons."""
     from geolib.errors import DataError
     from geolib.formats.sft import parse_answer

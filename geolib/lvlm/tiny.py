@@ -147,6 +147,7 @@ CAPTION_PROMPT = "What do you see?"
 GUIDE_PROMPT = "How do you tell where a street view was taken?"
 CITY_PROMPT = "Which country is {city} in?"
 NO_CLUES = "nothing that tells where this is"
+LANDMARK = "a landmark tower"  # the clue's phrase names the city: a caption keeps only what is seen
 BASE_VIEWS = 2000  # ClueWorld views of the caption training (their own world seed: never a curated view)
 BASE_WORLD_SEED = 1000
 BASE_STEPS = 600
@@ -156,7 +157,8 @@ BASE_LEARNING_RATE = 2e-3
 
 def caption(clues: dict[str, str]) -> str:
     """What a view shows, as the phrases of its visible clues: never the country or the city."""
-    return "; ".join(clues.values()) or NO_CLUES
+    phrases = (LANDMARK if clue == "landmark" else phrase for clue, phrase in clues.items())
+    return "; ".join(phrases) or NO_CLUES
 
 
 def tokenizer_texts(samples) -> list[str]:
