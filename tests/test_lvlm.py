@@ -132,6 +132,25 @@ def test_reasons_mention_exactly_the_visible_clues_of_a_clueworld_trace(samples)
     assert clue_scores(["no reasons at all"], [rich.clues])["recall"] == 0.0
 
 
+def test_recall_by_kind_counts_each_kind_of_clue_over_the_views_that_show_one(samples):
+    from geolib.lvlm.reasons import recall_by_kind
+    from geolib.lvlm.tiny import caption, caption_mentions, caption_phrases
+
+    views = [s.clues for s in samples if s.clues][:20]
+    assert set(recall_by_kind([s.reasoning for s in samples if s.clues][:20], views).values()) == {1.0}
+    first = dict([next(iter(views[0].items()))])  # one view that names only its first clue
+    texts = [f"I see {first.popitem()[1]}, which fits."] + [""] * (len(views) - 1)
+    by_kind = recall_by_kind(texts, views)
+    kind = next(iter(views[0]))
+    assert by_kind[kind] == pytest.approx(1 / sum(kind in v for v in views))
+    assert sum(by_kind.values()) == by_kind[kind]
+    # captions: every clue read back, the landmark as the caption words it
+    phrases = [caption_phrases(v) for v in views]
+    assert set(recall_by_kind([caption(v) for v in views], phrases, caption_mentions).values()) == {1.0}
+    with pytest.raises(ValueError, match="2 texts for 1 views"):
+        recall_by_kind(["", ""], views[:1])
+
+
 def test_a_caption_never_names_the_country_or_the_city(samples):
     from geolib.lvlm.tiny import LANDMARK, caption
 

@@ -14,7 +14,8 @@ one is a wrong mention, not half a right one.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
 
 _MENTIONS = (
     re.compile(r"\bI see (.+?), (?:which|so)\b", re.IGNORECASE),
@@ -51,3 +52,22 @@ def clue_scores(reasons: Sequence[str], visible: Sequence[dict[str, str] | Seque
         "correct": hits,
         "per_view": rows,
     }
+
+
+def recall_by_kind(
+    texts: Sequence[str],
+    visible: Sequence[dict[str, str]],
+    mentions: Callable[[str], set[str]] = mentioned_clues,
+) -> dict[str, float]:
+    """For each kind of clue (``plate``, ``script``, ...), the share of views showing one whose text names its
+    phrase. ``visible`` is each view's ``{kind: phrase}``; ``mentions`` picks the phrases a text names
+    (:func:`mentioned_clues` for reasons, ``geolib.lvlm.tiny.caption_mentions`` for captions)."""
+    if len(texts) != len(visible):
+        raise ValueError(f"{len(texts)} texts for {len(visible)} views")
+    shown, named = Counter(), Counter()
+    for text, clues in zip(texts, visible, strict=True):
+        said = mentions(text)
+        for kind, phrase in clues.items():
+            shown[kind] += 1
+            named[kind] += phrase in said
+    return {kind: named[kind] / shown[kind] for kind in sorted(shown)}

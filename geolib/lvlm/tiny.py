@@ -155,10 +155,19 @@ BASE_BATCH = 16
 BASE_LEARNING_RATE = 2e-3
 
 
+def caption_phrases(clues: dict[str, str]) -> dict[str, str]:
+    """Each visible clue as a caption words it: its own phrase, except the landmark's, which names the city."""
+    return {clue: LANDMARK if clue == "landmark" else phrase for clue, phrase in clues.items()}
+
+
 def caption(clues: dict[str, str]) -> str:
     """What a view shows, as the phrases of its visible clues: never the country or the city."""
-    phrases = (LANDMARK if clue == "landmark" else phrase for clue, phrase in clues.items())
-    return "; ".join(phrases) or NO_CLUES
+    return "; ".join(caption_phrases(clues).values()) or NO_CLUES
+
+
+def caption_mentions(text: str) -> set[str]:
+    """The clue phrases a caption (the base model's answer to ``CAPTION_PROMPT``) names."""
+    return {phrase.strip() for phrase in (text or "").split(";")} - {"", NO_CLUES}
 
 
 def tokenizer_texts(samples) -> list[str]:
