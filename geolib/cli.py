@@ -178,6 +178,31 @@ def _locatability(args: argparse.Namespace) -> int:
     )
 
 
+def _predict(args: argparse.Namespace) -> int:
+    from geolib.lvlm.predict import predict_images
+
+    return _batch_exit(
+        predict_images(
+            args.inputs,
+            args.out,
+            adapters=args.adapters or (),
+            model_name=args.model,
+            plan=args.prompt,
+            temperature=args.temperature,
+            seed=args.seed,
+            batch_size=args.batch_size,
+        )
+    )
+
+
+def _report(args: argparse.Namespace) -> int:
+    from geolib.report import write_report
+
+    summary = write_report(args.predictions, args.truth, args.out, limit=args.limit)
+    print(summary)
+    return 0
+
+
 def _curate(args: argparse.Namespace) -> int:
     from collections import Counter
 
@@ -440,6 +465,47 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--merge", action="store_true", help="also write --out/merged: adapters merged in")
     train.add_argument("--four-bit", action="store_true", help="load the base model in 4 bits (QLoRA; GPU)")
     train.set_defaults(func=_train)
+
+    predict = sub.add_parser(
+        "predict",
+        help="answer where each image was taken: country, city, reasons and a point on the map",
+        description="Writes OUT (JSON lines, or CSV if it ends in .csv) with id, path, answer (the raw text), "
+        "country, city, reasons, latitude, longitude and parsed, which `geolib evaluate` reads as they are; "
+        "OUT's .skipped.csv and .settings.json beside it. " + resume_note,
+    )
+    predict.add_argument("inputs", nargs="*", type=_path, metavar="INPUT", help=inputs_help)
+    predict.add_argument(
+        "--out", type=_path, required=True, help="the predictions file, e.g. predictions.jsonl"
+    )
+    predict.add_argument(
+        "--adapters",
+        nargs="+",
+        type=_path,
+        metavar="DIR",
+        help="a stage-2 adapter directory (it carries its stage-1 one), or stage-1 then stage-2 directories "
+        "(tiny default: the course's adapters; the full profile needs them)",
+    )
+    predict.add_argument("--model", help="registry name, hub id or folder of the base model (default: vlm)")
+    predict.add_argument(
+        "--prompt",
+        choices=["paper", "stages"],
+        help="paper: GeoReasoner's inference prompt (full default); stages: the stage-2 then the stage-1 "
+        "prompt (tiny default)",
+    )
+    predict.add_argument("--temperature", type=float, help="sample at this temperature (default: greedy)")
+    predict.add_argument("--seed", type=int, default=0, help="seed of the sampling (default 0)")
+    predict.add_argument("--batch-size", type=int, default=8, help="images per batch (default 8)")
+    predict.set_defaults(func=_predict)
+
+    report = sub.add_parser(
+        "report",
+        help="a self-contained HTML report of predictions: images, answers, reasons, map and metrics",
+    )
+    report.add_argument("predictions", type=_path, help="predictions from `geolib predict` (JSONL or CSV)")
+    report.add_argument("--truth", type=_path, required=True, help="ground truth, e.g. metadata.csv")
+    report.add_argument("--out", type=_path, required=True, help="the HTML file to write")
+    report.add_argument("--limit", type=int, default=200, help="images shown in the gallery (default 200)")
+    report.set_defaults(func=_report)
 
     models = sub.add_parser("models", help="list the model registry; --build NAME builds a tiny model")
     models.add_argument("--build", nargs="*", metavar="NAME", help="tiny models to build now")

@@ -74,7 +74,7 @@ BUILTIN_MODELS = [
         name="vlm",
         hub_id="Qwen/Qwen2-VL-2B-Instruct",
         builder="geolib.lvlm.tiny:build_tiny_vlm",
-        builder_version=2,
+        builder_version=3,  # 3: the paper's inference prompt in the tokenizer's texts
         description=(
             "vision-language model for the two LoRA stages: Qwen2-VL-2B-Instruct (others by name, e.g. "
             "Qwen/Qwen2.5-VL-3B-Instruct); tiny: a 1M-parameter Qwen2-VL trained to caption ClueWorld views"

@@ -1,8 +1,9 @@
-"""The engine behind ``geolib segment`` and ``geolib locatability``: score images in batches, keep every
-finished batch, resume, and scale out with ``accelerate launch``.
+"""The engine behind ``geolib segment``, ``geolib locatability`` and ``geolib predict``: score images in
+batches, keep every finished batch, resume, and scale out with ``accelerate launch``.
 
-While it runs, each process appends its rows to its own part file (``rows-<rank>-of-<n>.csv`` in the
-parts folder) and flushes after every batch, so an interruption loses at most the batch in progress.
+The table is CSV, or JSON lines when its name ends in ``.jsonl`` (``predict``: answers are multi-line
+texts). While it runs, each process appends its rows to its own part file (``rows-<rank>-of-<n>.csv`` or
+``.jsonl`` in the parts folder) and flushes after every batch, so an interruption loses at most the batch in progress.
 When all processes are done, the main one merges the earlier output and the parts into one table in
 input order, writes it atomically and removes the parts. A rerun (the same command again) resumes by
 itself: rows already in the table or in a part, for the same id and path, are not scored again; images
@@ -158,24 +159,64 @@ def _check_settings(output: Output, settings: dict) -> None:
         )
 
 
-def _read_table(path: Path, header: list[str]) -> list[list[str]]:
-    """The rows of a table or part file; a last row cut short by an interruption is left out."""
+def _is_jsonl(path: Path) -> bool:
+    return path.suffix.lower() == ".jsonl"
+
+
+def _read_table(path: Path, header: list[str]) -> list[list]:
+    """The rows of a table or part file (CSV, or JSON lines with the header's keys); a last row cut short by
+    an interruption is left out."""
     text = path.read_text(encoding="utf-8-sig")  # -sig: a table saved again by a spreadsheet
     text = text[: text.rfind("\n") + 1]  # only whole lines: the last one may have been cut
-    rows = list(csv.reader(io.StringIO(text, newline="")))
-    if rows and rows[0] != header:
-        raise DataError(
-            f"has columns {','.join(rows[0])}, expected {','.join(header)}; choose another --out or delete it",
-            source=str(path),
-        )
-    return [row for row in rows[1:] if len(row) == len(header)]
+    if not _is_jsonl(path):
+        rows = list(csv.reader(io.StringIO(text, newline="")))
+        if rows and rows[0] != header:
+            raise DataError(
+                f"has columns {','.join(rows[0])}, expected {','.join(header)}; choose another --out or delete it",
+                source=str(path),
+            )
+        return [row for row in rows[1:] if len(row) == len(header)]
+    rows = []
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            record = None
+        if not isinstance(record, dict) or set(record) != set(header):
+            raise DataError(
+                f"is not a record with the keys {', '.join(header)}; choose another --out or delete it",
+                source=str(path),
+                record=f"line {number}",
+            )
+        rows.append([record[key] for key in header])
+    return rows
+
+
+class _RowFile:
+    """Rows appended to a table or part file: CSV rows under a header, or one JSON object per line."""
+
+    def __init__(self, file, header: list[str], jsonl: bool):
+        self.file, self.header, self.jsonl = file, header, jsonl
+        self.csv = None if jsonl else csv.writer(file, lineterminator="\n")
+        if file.tell() == 0 and self.csv:
+            self.csv.writerow(header)
+
+    def writerows(self, rows) -> None:
+        for row in rows:
+            if self.csv:
+                self.csv.writerow(row)
+            else:
+                record = dict(zip(self.header, row, strict=True))
+                self.file.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
 def _finished_rows(output: Output, items: list[Item]) -> dict[str, list[str]]:
     """Rows already scored for the current items (same id, same path, artifact present), by id."""
     wanted = {item.id: item for item in items}
     files = [output.table] if output.table.is_file() else []
-    files += sorted(output.parts.glob("rows-*.csv")) if output.parts.is_dir() else []
+    files += sorted(output.parts.glob(f"rows-*{output.table.suffix}")) if output.parts.is_dir() else []
     done = {}
     for path in files:
         for row in _read_table(path, output.header):
@@ -198,7 +239,8 @@ def _score_shard(mine, output, score, state, batch_size, desc, log) -> None:
 
     name = f"{state.process_index}-of-{state.num_processes}"
     make_dir(output.parts)
-    rows_path, skipped_path = output.parts / f"rows-{name}.csv", output.parts / f"skipped-{name}.csv"
+    rows_path = output.parts / f"rows-{name}{output.table.suffix}"
+    skipped_path = output.parts / f"skipped-{name}.csv"
     _drop_cut_row(rows_path)
     logged = 0
     try:
@@ -207,12 +249,8 @@ def _score_shard(mine, output, score, state, batch_size, desc, log) -> None:
     except OSError as err:
         raise GeolibError(f"cannot write {output.parts}: {err.strerror or err}") from None
     with rows_file, skipped_file:
-        rows, skipped = (
-            csv.writer(rows_file, lineterminator="\n"),
-            csv.writer(skipped_file, lineterminator="\n"),
-        )
-        if rows_file.tell() == 0:
-            rows.writerow(output.header)
+        rows = _RowFile(rows_file, output.header, _is_jsonl(rows_path))
+        skipped = csv.writer(skipped_file, lineterminator="\n")
         skipped.writerow(SKIPPED_COLUMNS)
         bar = tqdm(total=len(mine), desc=desc, unit="image", disable=not state.is_main_process)
         with bar:
@@ -248,8 +286,7 @@ def _merge(inputs: Inputs, output: Output, done: dict, num_processes: int) -> tu
         for path in sorted(output.parts.glob(f"skipped-*-of-{num_processes}.csv")):
             skipped_now.update(_read_table(path, list(SKIPPED_COLUMNS)))
     with atomic_path(output.table) as tmp, tmp.open("w", newline="", encoding="utf-8") as file:
-        writer = csv.writer(file, lineterminator="\n")
-        writer.writerow(output.header)
+        writer = _RowFile(file, output.header, _is_jsonl(output.table))
         writer.writerows(rows[item.id] for item in inputs.items if item.id in rows)
     skipped = list(inputs.skipped) + [  # a process without work this time may hold a stale skip
         (str(item.path), skipped_now[str(item.path)])

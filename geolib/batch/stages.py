@@ -119,6 +119,20 @@ def segment_images(
     )
 
 
+def file_output(out, columns: tuple[str, ...]) -> Output:
+    """A batch command's output that is one table file ``out`` (``scores.csv``, ``predictions.jsonl``), with
+    ``<stem>.skipped.csv`` and ``<stem>.settings.json`` beside it."""
+    out = Path(out)
+    stem = out.with_suffix("") if out.suffix.lower() in (".csv", ".jsonl") else out
+    return Output(
+        table=out,
+        skipped=stem.with_name(f"{stem.name}.skipped.csv"),
+        settings=stem.with_name(f"{stem.name}.settings.json"),
+        parts=out.with_name(f".{out.name}.parts"),
+        columns=columns,
+    )
+
+
 def score_locatability(
     inputs, out, *, method: str = "formula", batch_size: int | None = None, log=None
 ) -> Summary:
@@ -126,16 +140,9 @@ def score_locatability(
     if method not in METHODS:
         raise GeolibError(f"method {method!r} is not one of {', '.join(METHODS)}")
     batch_size = batch_size if batch_size is not None else (8 if method == "formula" else 32)
-    out = Path(out)
-    stem = out.with_suffix("") if out.suffix == ".csv" else out
-    output = Output(
-        table=out,
-        skipped=stem.with_name(f"{stem.name}.skipped.csv"),
-        settings=stem.with_name(f"{stem.name}.settings.json"),
-        parts=out.with_name(f".{out.name}.parts"),
-        columns=("locatability", "clue_pixel_share", "top_class")
-        if method == "formula"
-        else ("locatability",),
+    output = file_output(
+        out,
+        ("locatability", "clue_pixel_share", "top_class") if method == "formula" else ("locatability",),
     )
     if method == "formula":
         make_scorer = _formula_scorer(batch_size)

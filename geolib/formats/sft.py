@@ -20,9 +20,11 @@ from geolib.iox import write_json
 
 STAGE1_PROMPT = "Which country is the image located? Explain the reason."
 STAGE2_PROMPT = "Which country and city is the image located?"
+# GeoReasoner's infer.py asks this with both adapters loaded (georeasoner_recipe.json)
 INFERENCE_PROMPT = (
-    "Which country and city is the image located? Explain the reasons. Answer in JSON with "
-    "the keys 'country', 'city' and 'reasons'."
+    "According to the content of the image, please think step by step and deduce in which country and city "
+    "the image is most likely located and offer possible explanations. Output in JSON format, e.g., "
+    "{'country': '', 'city': '' ,'reasons':''}."
 )
 ANSWER_KEYS = {1: ("country", "reasons"), 2: ("country", "city")}
 IMAGE_TAG = re.compile(r"<img>(.+?)</img>")
@@ -118,7 +120,7 @@ def _literal(candidate: str):
         return None  # TypeError: {{"a": 1}} is a set of dicts to Python
 
 
-def _first_object(text: str, source: str, record) -> dict:
+def first_object(text: str, source: str, record) -> dict:
     """The first balanced ``{...}`` in ``text`` that parses to a dict (fenced or not, prose around it)."""
     problem = f"no JSON object in {text[:80]!r}"
     position = 0
@@ -144,7 +146,7 @@ def parse_answer(text: str, *, source: str = "answer", record=None, required: tu
     if not isinstance(text, str) or not text.strip():
         raise DataError("the answer is empty", source=source, record=record, field="answer")
     answer = {}
-    for key, value in _first_object(text, source, record).items():
+    for key, value in first_object(text, source, record).items():
         name = key.strip().lower() if isinstance(key, str) else key
         if name in answer:
             raise DataError(f"the key '{name}' appears twice", source=source, record=record, field=name)

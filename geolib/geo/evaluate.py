@@ -53,7 +53,7 @@ class Prediction:
     problem: str | None = None  # why the raw answer could not be read; it then counts as a refusal
 
 
-def _read_rows(path: Path) -> list[dict]:
+def read_rows(path: Path) -> list[dict]:
     """Rows of a CSV or JSONL file as dicts (line numbers kept in '_row')."""
     source = path.name
     if path.suffix.lower() not in (".jsonl", ".json"):
@@ -96,7 +96,7 @@ def read_truth(path: str | Path, skipped: list[dict] | None = None) -> list[Trut
     read; without one it is an error. An unknown country name is always an error.
     """
     path = Path(path)
-    rows = _read_rows(path)
+    rows = read_rows(path)
     _require(rows, ("id", "latitude", "longitude"), path.name)
     truths, seen = [], set()
     for row in rows:
@@ -140,16 +140,18 @@ def read_truth(path: str | Path, skipped: list[dict] | None = None) -> list[Trut
     return kept
 
 
-def prediction_from_answer(ident: str, answer: str, *, source: str = "answer", record=None) -> Prediction:
-    """A raw model answer (JSON or dict text, prose around it allowed) as a prediction; an unreadable one
-    is a refusal whose reason is kept in ``problem``."""
-    from geolib.formats.sft import parse_answer
+def prediction_from_answer(ident: str, answer: str, *, source: str | None = None, record=None) -> Prediction:
+    """A raw model answer (JSON or dict text, prose, fences, cut off: see ``geolib.formats.answers``) as a
+    prediction; an unreadable one is a refusal whose reason, naming ``source`` and ``record``, is kept in
+    ``problem``."""
+    from geolib.formats.answers import read_model_answer
 
-    try:
-        parsed = parse_answer(answer, source=source, record=record)
-    except DataError as err:
-        return Prediction(ident, problem=str(err))  # scored as unanswered, listed by evaluate()
-    return Prediction(ident, parsed.get("country"), parsed.get("city"))
+    read = read_model_answer(answer)
+    problem = read.problem
+    if problem and source:
+        where = f"{source}, record {record}" if record is not None else source
+        problem = f"{where}, field 'answer': {problem}"
+    return Prediction(ident, read.country, read.city, problem=problem)
 
 
 def read_predictions(path: str | Path, known_ids: set[str] | None = None) -> list[Prediction]:
@@ -157,7 +159,7 @@ def read_predictions(path: str | Path, known_ids: set[str] | None = None) -> lis
     ``answer`` (JSON or dict text with ``country`` / ``city``). Unknown ids and bad coordinates are errors;
     an unreadable answer is a refusal (it lowers recall, not precision) whose reason is kept in ``problem``."""
     path = Path(path)
-    rows = _read_rows(path)
+    rows = read_rows(path)
     _require(rows, ("id",), path.name, any_of=("country", "city", "latitude", "answer"))
     predictions, seen = [], set()
     for row in rows:
@@ -215,14 +217,21 @@ def _prf(correct: int, answered: int, total: int) -> dict[str, float]:
     }
 
 
-def _located(prediction: Prediction, code: str | None) -> tuple[float, float] | None:
-    if prediction.latitude is not None:
-        return prediction.latitude, prediction.longitude
-    if prediction.city:
-        match = city_location(prediction.city, code)
+def place_of(country: str | None, city: str | None) -> tuple[float, float] | None:
+    """Where an answer puts a view: its city (GeoNames, within the named country when there is one), else a
+    point inside its country, else None. ``country`` is a name or an ISO code."""
+    code = normalize_country(country) if country else None
+    if city:
+        match = city_location(city, code)
         if match is not None:
             return match.latitude, match.longitude
     return country_point(code)
+
+
+def _located(prediction: Prediction, code: str | None) -> tuple[float, float] | None:
+    if prediction.latitude is not None:
+        return prediction.latitude, prediction.longitude
+    return place_of(code, prediction.city)
 
 
 def evaluate(

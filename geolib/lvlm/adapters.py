@@ -8,6 +8,7 @@ stacks both, in the order the authors' inference loads them (reasoning, then loc
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from pathlib import Path
 
@@ -74,14 +75,15 @@ def save_adapter(model, out: Path, init_adapter=None) -> None:
             shutil.copyfile(Path(init_adapter) / name, target / name)
 
 
-def load_adapters(model, adapter_dir):
-    """A model with the adapter(s) of ``adapter_dir`` active: a stage-2 directory with ``stage1/`` stacks both."""
+def load_adapters(model, adapter_dir, stage1_dir=None):
+    """A model with the adapter(s) of ``adapter_dir`` active: a stage-2 directory with ``stage1/`` stacks both.
+    ``stage1_dir`` stacks ``adapter_dir`` (then a stage-2 adapter) on that stage-1 adapter instead."""
     from peft import PeftModel
 
     adapter_dir = Path(adapter_dir)
-    read_adapter_dir(adapter_dir)
-    stacked = adapter_dir / STAGE1_DIR
-    if stacked.is_dir():
+    read_adapter_dir(adapter_dir, stage=2 if stage1_dir is not None else None)
+    stacked = Path(stage1_dir) if stage1_dir is not None else adapter_dir / STAGE1_DIR
+    if stacked.is_dir() or stage1_dir is not None:
         read_adapter_dir(stacked, stage=1)
         model = PeftModel.from_pretrained(model, str(stacked), adapter_name=STACKED)
         model.load_adapter(str(adapter_dir), adapter_name=TRAINED)
@@ -91,6 +93,23 @@ def load_adapters(model, adapter_dir):
     for parameter in model.parameters():
         parameter.requires_grad = False
     return model.eval()
+
+
+@contextlib.contextmanager
+def stage1_only(model):
+    """Within the block, only the stage-1 adapter of a stacked model acts (the reasoning adapter answers on
+    its own); a model without a stacked stage-1 adapter is left as it is."""
+    config = getattr(model, "peft_config", {})
+    if STACKED not in config or TRAINED not in config:
+        yield model
+        return
+    model.base_model.set_adapter([STACKED])
+    try:
+        yield model
+    finally:
+        model.base_model.set_adapter([STACKED, TRAINED])
+        for parameter in model.parameters():  # set_adapter makes the active adapters trainable again
+            parameter.requires_grad = False
 
 
 def merge(model):

@@ -71,3 +71,42 @@ def recall_by_kind(
             shown[kind] += 1
             named[kind] += phrase in said
     return {kind: named[kind] / shown[kind] for kind in sorted(shown)}
+
+
+# Words that carry a geo-guessing clue in any model's reasons (ClueWorld's and real players' vocabulary)
+CLUE_WORDS = re.compile(
+    r"\b(?:(?:licen[cs]e |number |rear |front )?plates?|(?:\w+ )?script|alphabet|signs?|"
+    r"(?:centre|center|edge|road) lines?|bollards?|(?:utility |telegraph |electricity )?poles?|flags?|"
+    r"(?:left|right)(?:-hand)? (?:traffic|side)|drives? on the (?:left|right)|keeping to the (?:left|right)|"
+    r"roofs?|architecture|vegetation|palms?|conifers?|broadleaf trees|sun|landmark(?: tower)?|language|"
+    r"Cyrillic|Latin|Arabic|Greek|Hebrew|Thai|Hangul|Devanagari|Georgian|Armenian|kana|kanji|hanzi)\b",
+    re.IGNORECASE,
+)
+
+
+def clue_spans(text: str) -> list[tuple[int, int]]:
+    """The ``(start, end)`` spans of ``text`` that name a clue: the whole phrase where a ClueWorld clue is
+    cited, else clue words; sorted, never overlapping."""
+    text = text or ""
+    spans = [m.span(1) for pattern in _MENTIONS for m in pattern.finditer(text)]
+    spans += [m.span() for m in CLUE_WORDS.finditer(text)]
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def highlight_html(text: str, tag: str = "mark") -> str:
+    """``text`` as HTML (escaped) with each clue span in ``<tag>``, for the reasoning display and report."""
+    import html
+
+    text = text or ""
+    parts, at = [], 0
+    for start, end in clue_spans(text):
+        parts += [html.escape(text[at:start]), f"<{tag}>{html.escape(text[start:end])}</{tag}>"]
+        at = end
+    parts.append(html.escape(text[at:]))
+    return "".join(parts)
