@@ -39,7 +39,8 @@ course: $(STAMP)
 
 test: $(STAMP)
 	$(PYTHON) -m ruff check .
-	$(PYTHON) -m pytest tests notebooks --nbmake --nbmake-timeout=600 --durations=15
+	GEOLIB_PROFILE=tiny $(PYTHON) -m geolib models --build segmenter locatability-net vlm retrieval --jobs 2 >/dev/null
+	$(PYTHON) -m pytest tests notebooks --nbmake --nbmake-timeout=600 --durations=30
 
 lint: $(STAMP)
 	$(PYTHON) -m ruff check .

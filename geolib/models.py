@@ -71,6 +71,16 @@ BUILTIN_MODELS = [
         libraries=("torch", "open_clip_torch", "safetensors", "scipy"),
     ),
     ModelSpec(
+        name="retrieval",
+        hub_id="timm/vit_large_patch14_clip_336.openai",
+        builder="geolib.retrieval.model:build_tiny_retrieval",
+        description=(
+            "text-to-tile dual encoder: CLIP ViT-L/14@336 (OpenAI) as CrossText2Loc; tiny: an open_clip CLIP "
+            "with the real CLIP tokenizer, trained from scratch on ClueWorld tiles and descriptions"
+        ),
+        libraries=("torch", "open_clip_torch", "safetensors"),
+    ),
+    ModelSpec(
         name="vlm",
         hub_id="Qwen/Qwen2-VL-2B-Instruct",
         builder="geolib.lvlm.tiny:build_tiny_vlm",

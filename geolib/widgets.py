@@ -230,3 +230,68 @@ class GameBoard:
         _place_markers(self.map, {})
         self._show_current()
         return result
+
+
+class SearchBox:
+    """Type a description, press Search: the best tiles of an index (``geolib retrieval index``), their scores
+    and their places on a map."""
+
+    def __init__(self, index_dir, k: int = 5):
+        import ipywidgets as w
+
+        from geolib.retrieval.index import load_index
+        from geolib.retrieval.model import load_retrieval_model
+
+        self.index = load_index(index_dir)
+        self.encoder = load_retrieval_model(self.index.settings["model"])
+        self.k = k
+        self.query = w.Textarea(
+            placeholder="a residential street with a cafe on the left and a park nearby",
+            layout={"width": "600px", "height": "70px"},
+        )
+        self.button = w.Button(description="Search", button_style="primary")
+        self.tiles = w.HBox()
+        self.message = w.HTML()
+        self.map = world_map(center=self._centre(), zoom=14)
+        self.button.on_click(lambda _: self.search())
+        self.widget = w.VBox([w.HBox([self.query, self.button]), self.message, self.tiles, self.map])
+        self.results: list[dict] = []
+
+    def _centre(self) -> tuple[float, float]:
+        lat = [item["latitude"] for item in self.index.items]
+        lon = [item["longitude"] for item in self.index.items]
+        return float(np.mean(lat)), float(np.mean(lon))
+
+    def search(self) -> list[dict]:
+        """Rank the index for the text in the box and show the top tiles."""
+        import ipywidgets as w
+        from ipyleaflet import Marker
+
+        from geolib.images import load_image
+        from geolib.retrieval.train import embed_texts
+
+        text = self.query.value.strip()
+        if not text:
+            self.message.value = "<i>Type a description first.</i>"
+            return []
+        best, scores = self.index.search(embed_texts(self.encoder, [text]), self.k)
+        self.results = [
+            {**self.index.items[i], "score": float(s)} for i, s in zip(best[0], scores[0], strict=True)
+        ]
+        cards = []
+        for rank, item in enumerate(self.results, 1):
+            picture = w.Image(
+                value=_png(np.asarray(load_image(item["path"]))), format="png", layout={"width": "128px"}
+            )
+            label = w.HTML(
+                f"#{rank} · {item['score']:.3f}<br>{item['latitude']:.5f}, {item['longitude']:.5f}"
+            )
+            cards.append(w.VBox([picture, label]))
+        self.tiles.children = cards
+        _place_markers(self.map, {})
+        for rank, item in enumerate(self.results, 1):
+            self.map.add(
+                Marker(location=(item["latitude"], item["longitude"]), title=f"#{rank}", draggable=False)
+            )
+        self.message.value = f"{len(self.results)} best of {len(self.index.items)} tiles"
+        return self.results

@@ -149,3 +149,16 @@ def test_builtin_sentence_encoder_is_the_real_minilm():
     assert vectors.shape == (3, 384)
     related, unrelated = float(vectors[0] @ vectors[1]), float(vectors[0] @ vectors[2])
     assert related > unrelated + 0.2
+
+
+def test_build_many_checks_jobs_and_names_before_building(tmp_data):
+    from geolib.errors import GeolibError
+    from geolib.profiles import build_many
+
+    with pytest.raises(GeolibError, match="--jobs must be a whole number"):
+        list(build_many(["sentence-encoder"], jobs=0))
+    with pytest.raises(GeolibError):
+        list(build_many(["sentence-encoder", "no-such-model"], jobs=2))
+    assert not (tmp_data / "models").exists() or not any((tmp_data / "models").glob("sentence-encoder-*"))
+    built = dict(build_many(["sentence-encoder"], jobs=2))  # one name: built here, no worker processes
+    assert (built["sentence-encoder"] / "geolib-model.json").is_file()

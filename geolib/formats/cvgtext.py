@@ -55,9 +55,17 @@ def write_annotations(root: str | Path, descriptions: dict[str, str], name: str 
 
 
 def read_cvgtext(
-    root: str | Path, annotations: str = "annotations.json", *, check_files: bool = True
+    root: str | Path,
+    annotations: str = "annotations.json",
+    *,
+    check_files: bool = True,
+    views: tuple[str, ...] = VIEWS,
 ) -> list[CVGTextSample]:
-    """Read a CVG-Text-layout folder; every annotated file must parse and exist in every view."""
+    """Read a CVG-Text-layout folder; every annotated file must parse and exist in each of ``views`` (all
+    three by default; ``geolib osm`` writes only ``osm/``). A view not asked for has the path it would have."""
+    unknown = [view for view in views if view not in VIEWS]
+    if unknown or not views:
+        raise DataError(f"views must be some of {', '.join(VIEWS)}, got {', '.join(views) or 'none'}")
     root = Path(root)
     path = root / annotations
     source = str(path)
@@ -65,14 +73,15 @@ def read_cvgtext(
     if not isinstance(data, dict):
         raise DataError("expected an object {filename: description}", source=source)
     # each folder is listed once: exact lookups (no glob, so ids with '[', '*' or '?' work), no stat per file
-    listings = {view: _listing(root / view) for view in VIEWS} if check_files else {}
+    listings = {view: _listing(root / view) for view in views} if check_files else {}
     samples = []
     for filename, description in data.items():
         lat, lon, _ = parse_cvg_filename(filename, source, filename)
         check_text(description, source, filename, "description")
         paths = {view: root / view / filename for view in VIEWS}
         if check_files:
-            for view, file in paths.items():
+            for view in views:
+                file = paths[view]
                 by_name, by_stem = listings[view]
                 # satellite / OSM tiles may be stored with another image extension
                 found = by_name.get(file.name) or by_stem.get(file.stem)

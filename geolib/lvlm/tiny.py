@@ -220,7 +220,7 @@ def build_tiny_vlm(out_dir: Path, seed: int, *, views: int = BASE_VIEWS, steps: 
     from geolib.iox import write_json
     from geolib.lvlm.data import collate, encode
     from geolib.lvlm.recipe import PAPER_RECIPE
-    from geolib.lvlm.train import epoch_order, make_optimizer
+    from geolib.training import epoch_order, make_optimizer
     from geolib.world import generate
 
     torch.manual_seed(seed)

@@ -32,6 +32,7 @@ from geolib.lvlm.adapters import RUN_FILE, attach_for_training, read_adapter_dir
 from geolib.lvlm.data import IGNORE, SFTData, collate
 from geolib.lvlm.recipe import Recipe
 from geolib.lvlm.recipe import recipe as profile_recipe
+from geolib.training import epoch_order, make_optimizer
 
 CHECKPOINTS = "checkpoints"
 STATE_FILE = "state.json"
@@ -45,25 +46,6 @@ class TrainResult:
     trainable: int
     total: int
     finished: bool = True
-
-
-def make_optimizer(parameters, recipe: Recipe, total_steps: int):
-    """AdamW (beta2 and weight decay from the recipe) and a cosine schedule with linear warm-up."""
-    import torch
-    from transformers import get_cosine_schedule_with_warmup
-
-    optimizer = torch.optim.AdamW(
-        parameters, lr=recipe.learning_rate, betas=(0.9, recipe.adam_beta2), weight_decay=recipe.weight_decay
-    )
-    warmup = math.ceil(recipe.warmup_ratio * total_steps)
-    return optimizer, get_cosine_schedule_with_warmup(optimizer, warmup, total_steps)
-
-
-def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
-    """The order of the examples in ``epoch``: a permutation that depends only on the seed and the epoch."""
-    import numpy as np
-
-    return np.random.default_rng([seed, epoch]).permutation(n).tolist()
 
 
 def fingerprint(path: Path) -> str:
