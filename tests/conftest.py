@@ -51,3 +51,26 @@ def tiny_segmenter():
     from geolib.segmentation import load_segmenter
 
     return load_segmenter(device="cpu")
+
+
+@pytest.fixture(scope="session")
+def two_processes() -> list[str]:
+    """The command prefix that starts two processes under ``accelerate launch``. accelerate's ``--cpu`` alone
+    starts one process on one machine; ``--multi_gpu`` starts two through torchrun, which on a CPU-only
+    machine communicate over gloo."""
+    import sys
+
+    return [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+    ]

@@ -193,7 +193,7 @@ def test_an_interrupted_and_resumed_run_ends_with_the_same_weights(sft, base_mod
         train_adapter(2, sft / "s2_train.json", cut, without_stage1=True, resume=True, **quiet)
 
 
-def test_two_processes_follow_the_single_process_loss_curve(sft, base_model, tmp_path):
+def test_two_processes_follow_the_single_process_loss_curve(sft, base_model, tmp_path, two_processes):
     """Two processes under ``accelerate launch``, each taking half of every optimizer step. accelerate's
     ``--cpu`` alone starts one process on one machine; ``--multi_gpu`` starts two through torchrun, which on
     this CPU-only machine train over gloo."""
@@ -224,18 +224,7 @@ def test_two_processes_follow_the_single_process_loss_curve(sft, base_model, tmp
     )
     assert single.returncode == 0, single.stderr[-2000:]
     launch = [
-        sys.executable,
-        "-m",
-        "accelerate.commands.launch",
-        "--multi_gpu",
-        "--num_processes",
-        "2",
-        "--num_machines",
-        "1",
-        "--mixed_precision",
-        "no",
-        "--dynamo_backend",
-        "no",
+        *two_processes,
         "-m",
         "geolib",
         "train",

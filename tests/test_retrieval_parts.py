@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -88,23 +87,12 @@ def test_the_loss_is_low_for_matching_pairs_and_symmetric(encoder):
     )
 
 
-def test_two_processes_gather_negatives_with_gradients_as_one_process(tmp_path):
+def test_two_processes_gather_negatives_with_gradients_as_one_process(tmp_path, two_processes):
     out = tmp_path / "two.json"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     script = Path(__file__).parent / "scripts" / "retrieval_two_processes.py"
     launch = [
-        sys.executable,
-        "-m",
-        "accelerate.commands.launch",
-        "--multi_gpu",
-        "--num_processes",
-        "2",
-        "--num_machines",
-        "1",
-        "--mixed_precision",
-        "no",
-        "--dynamo_backend",
-        "no",
+        *two_processes,
         str(script),
         str(out),
     ]

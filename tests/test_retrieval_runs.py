@@ -221,7 +221,7 @@ def test_the_search_box_shows_the_best_tiles_for_a_typed_description(models, tmp
     assert [r["name"] for r in box.results] != first
 
 
-def test_two_processes_train_as_one(tmp_path):
+def test_two_processes_train_as_one(tmp_path, two_processes):
     """`geolib retrieval train` under `accelerate launch` with two processes (each half of every batch, the
     other half's embeddings gathered with gradients) follows the one-process loss curve."""
     import os
@@ -246,18 +246,7 @@ def test_two_processes_train_as_one(tmp_path):
     )
     assert single.returncode == 0, single.stderr[-2000:]
     launch = [
-        sys.executable,
-        "-m",
-        "accelerate.commands.launch",
-        "--multi_gpu",
-        "--num_processes",
-        "2",
-        "--num_machines",
-        "1",
-        "--mixed_precision",
-        "no",
-        "--dynamo_backend",
-        "no",
+        *two_processes,
         "-m",
         "geolib",
         *args,

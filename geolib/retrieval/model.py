@@ -172,6 +172,7 @@ def build_tiny_retrieval(out_dir: Path, seed: int) -> None:
     from tqdm.auto import trange
 
     from geolib.retrieval.loss import contrastive_loss
+    from geolib.retrieval.train import RetrievalRecipe
     from geolib.training import epoch_order, make_optimizer
     from geolib.world import generate
 
@@ -186,15 +187,10 @@ def build_tiny_retrieval(out_dir: Path, seed: int) -> None:
         [encoder.preprocess(s.satellite) for s in samples] + [encoder.preprocess(s.osm) for s in samples]
     )
 
-    @dataclass(frozen=True)
-    class _Recipe:
-        learning_rate: float = r["lr"]
-        adam_beta2: float = 0.98
-        weight_decay: float = 0.1
-        warmup_ratio: float = 0.05
-
     torch.manual_seed(seed)
-    optimizer, schedule = make_optimizer(model.parameters(), _Recipe(), r["steps"])
+    optimizer, schedule = make_optimizer(
+        model.parameters(), RetrievalRecipe(learning_rate=r["lr"]), r["steps"]
+    )
     per_epoch = len(texts) // r["batch_size"]
     losses = []
     model.train()
