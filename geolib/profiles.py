@@ -197,6 +197,20 @@ MANIFEST = "geolib-model.json"
 
 
 @contextlib.contextmanager
+def logging_disabled(level: int):
+    """Silence log records up to ``level`` within the block (open_clip logs "initialized randomly" for a
+    tower whose weights geolib loads next)."""
+    import logging
+
+    previous = logging.root.manager.disable
+    logging.disable(level)
+    try:
+        yield
+    finally:
+        logging.disable(previous)
+
+
+@contextlib.contextmanager
 def _one_thread():
     """Builders train on one CPU thread: the tiny models' operations gain almost nothing from a second one
     (measured: the vlm's steps 0.17 s with two threads, 0.18 s with one), two threads slow down several times

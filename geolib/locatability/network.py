@@ -281,8 +281,10 @@ def _open_clip_tower(source: str, *, pretrained: bool):
     """(image tower, preprocess config) built by ``open_clip.create_model``; the text tower is dropped."""
     import open_clip
 
+    from geolib.profiles import logging_disabled
+
     # without weights, open_clip logs "initialized randomly" even when geolib loads its own weights next
-    quiet = contextlib.nullcontext() if pretrained else _logging_disabled(logging.WARNING)
+    quiet = contextlib.nullcontext() if pretrained else logging_disabled(logging.WARNING)
     try:
         with quiet:
             # require_pretrained: open_clip would otherwise fall back to random weights with a log line
@@ -293,16 +295,6 @@ def _open_clip_tower(source: str, *, pretrained: bool):
     preprocess = open_clip.get_model_preprocess_cfg(clip)
     preprocess = {k: list(v) if isinstance(v, tuple) else v for k, v in preprocess.items()}  # JSON-ready
     return clip.visual, preprocess
-
-
-@contextlib.contextmanager
-def _logging_disabled(level: int):
-    previous = logging.root.manager.disable
-    logging.disable(level)
-    try:
-        yield
-    finally:
-        logging.disable(previous)
 
 
 def _saved_network(source: str | Path) -> Path | None:

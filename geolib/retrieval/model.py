@@ -14,12 +14,13 @@ the training record).
 
 from __future__ import annotations
 
-import contextlib
+import copy
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from geolib.errors import GeolibError
+from geolib.profiles import logging_disabled
 
 OPEN_CLIP_CONFIG = "open_clip_config.json"
 WEIGHTS = "open_clip_model.safetensors"
@@ -48,16 +49,6 @@ TINY_MODEL_CFG = {
 TINY_PREPROCESS = {"size": 64, "interpolation": "bilinear", "resize_mode": "shortest"}
 # the tiny "pretraining": fixed sizes, steps and seeds (never a wall-clock budget)
 TINY_RECIPE = {"world_seed": 3000, "views": 2000, "tile_size": 64, "steps": 300, "batch_size": 64, "lr": 2e-3}
-
-
-@contextlib.contextmanager
-def _quiet():
-    previous = logging.root.manager.disable
-    logging.disable(logging.WARNING)  # open_clip logs "initialized randomly" before geolib loads weights
-    try:
-        yield
-    finally:
-        logging.disable(previous)
 
 
 def _source(name: str | Path) -> str:
@@ -108,7 +99,7 @@ def load_retrieval_model(name: str | Path | None = None, *, device=None) -> Dual
 
     source = _source(name or profiles.resolve("retrieval"))
     try:
-        with _quiet():
+        with logging_disabled(logging.WARNING):  # "initialized randomly" before geolib loads weights
             model, _, preprocess = open_clip.create_model_and_transforms(source)
         config = _config_of(source)
     except (RuntimeError, ValueError, KeyError, FileNotFoundError, OSError) as err:
@@ -132,17 +123,11 @@ def new_model(model_cfg: dict | None = None, *, seed: int = 0) -> DualEncoder:
     with tempfile.TemporaryDirectory() as folder, torch.random.fork_rng(devices=[]):
         write_json(Path(folder) / OPEN_CLIP_CONFIG, {"model_cfg": config, "preprocess_cfg": TINY_PREPROCESS})
         torch.manual_seed(seed)
-        with _quiet():
+        with logging_disabled(logging.WARNING):  # "initialized randomly" before geolib loads weights
             model, _, preprocess = open_clip.create_model_and_transforms(
                 f"local-dir:{folder}", load_weights=False
             )
-    return DualEncoder(model, preprocess, json_copy(config))
-
-
-def json_copy(value):
-    import json
-
-    return json.loads(json.dumps(value))
+    return DualEncoder(model, preprocess, copy.deepcopy(config))
 
 
 def save_model(encoder: DualEncoder, folder, record: dict | None = None) -> Path:
@@ -152,7 +137,7 @@ def save_model(encoder: DualEncoder, folder, record: dict | None = None) -> Path
 
     from geolib.iox import atomic_dir, write_json
 
-    config = json_copy(encoder.config)
+    config = copy.deepcopy(encoder.config)
     config["text_cfg"]["context_length"] = encoder.context_length  # a stretch changes it
     preprocess = open_clip.get_model_preprocess_cfg(encoder.model)
     preprocess = {k: list(v) if isinstance(v, tuple) else v for k, v in preprocess.items()}
