@@ -16,10 +16,11 @@ export GEOLIB_PROFILE ?= tiny
 export HF_HUB_OFFLINE ?= 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help install course test lint format strip bench doctor clean
+.PHONY: help install course lab browser test lint format strip bench doctor clean
 
 help:
 	@echo "make course   build offline data and tiny models, execute every notebook into outputs/"
+	@echo "make lab      open the course in JupyterLab (LAB_ARGS='--no-browser --port 8890' to change how)"
 	@echo "make test     lint + unit tests + every notebook under nbmake (tiny profile)"
 	@echo "make bench    print the benchmark tables"
 	@echo "make doctor   print the environment report"
@@ -37,9 +38,20 @@ install: $(STAMP)
 course: $(STAMP)
 	$(PYTHON) -m geolib course --out outputs
 
-test: $(STAMP)
+# Root (containers, some cloud machines) must say so to Jupyter.
+lab: $(STAMP)
+	$(PYTHON) -m jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
+
+# Debian's Chromium for the browser test (tests/test_browser.py), installed when missing and possible.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { test "$$(id -u)" = 0 && command -v apt-get >/dev/null && \
+	  { apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null && \
+	    apt-get install -y -q chromium >/dev/null; }; }; } || \
+	  echo "no Chromium could be installed here: the browser test will skip"
+
+test: $(STAMP) browser
 	$(PYTHON) -m ruff check .
-	GEOLIB_PROFILE=tiny $(PYTHON) -m geolib models --build segmenter locatability-net vlm retrieval --jobs 2 >/dev/null
+	GEOLIB_PROFILE=tiny $(PYTHON) -m geolib course --prepare --jobs 2 >/dev/null
 	$(PYTHON) -m pytest tests notebooks --nbmake --nbmake-timeout=600 --durations=30
 
 lint: $(STAMP)

@@ -24,12 +24,35 @@ def _doctor(args: argparse.Namespace) -> int:
 
     report = environment_report()
     print(format_report(report))
-    return 1 if report["missing"] else 0
+    needed = [gap for gap in report["full_profile"] if not gap.startswith("optional")]
+    return 1 if report["missing"] or (report["profile"] == "full" and needed) else 0
 
 
 def _course(args: argparse.Namespace) -> int:
+    from geolib import kit
     from geolib.course import course_notebooks, notebooks_dir, run_course
 
+    if args.map:
+        from geolib.course import course_map_table
+        from geolib.formats.validate import read_json_file
+
+        summary = read_json_file(args.map)
+        if not isinstance(summary, dict) or not isinstance(summary.get("notebooks"), list):
+            raise GeolibError(f"{args.map}: not a make course summary (no 'notebooks' list)")
+        print(course_map_table(summary))
+        return 0
+    if args.prepare:
+        print(kit.build_table(kit.build_course(args.jobs)))
+        return 0
+    if args.pack:
+        manifest = kit.pack(args.pack, jobs=args.jobs)
+        size = sum(entry[0] for entry in manifest["files"].values())
+        print(f"{args.pack}: {len(manifest['files'])} files, {size / 2**20:.0f} MiB before packing")
+        return 0
+    if args.unpack:
+        for folder, outcome in kit.unpack(args.unpack).items():
+            print(f"{folder}: {outcome}")
+        return 0
     selected = None
     if args.notebooks:
         available = {p.name: p for p in course_notebooks()}
@@ -39,7 +62,7 @@ def _course(args: argparse.Namespace) -> int:
             if not matches:
                 raise GeolibError(f"no notebook in {notebooks_dir()} starts with {wanted!r}")
             selected += matches
-    runs = run_course(args.out, selected, timeout=args.timeout)
+    runs = run_course(args.out, selected, timeout=args.timeout, jobs=args.jobs)
     return 0 if all(run.ok for run in runs) else 1
 
 
@@ -389,6 +412,19 @@ def build_parser() -> argparse.ArgumentParser:
     course.add_argument("--out", type=_path, default=Path("outputs"), help="where executed notebooks go")
     course.add_argument("--timeout", type=int, default=900, help="seconds allowed per cell")
     course.add_argument("notebooks", nargs="*", help="notebook name prefixes (default: all), e.g. 00 03")
+    course.add_argument("--jobs", type=int, default=2, help="chains of asset builds side by side (default 2)")
+    only = course.add_mutually_exclusive_group()
+    only.add_argument("--prepare", action="store_true", help="only build the cached assets, run no notebook")
+    only.add_argument(
+        "--pack",
+        type=_path,
+        metavar="FILE",
+        help="workshop kit: build, then write every asset into FILE (tar)",
+    )
+    only.add_argument("--unpack", type=_path, metavar="FILE", help="install a workshop kit on this machine")
+    only.add_argument(
+        "--map", type=_path, metavar="SUMMARY", help="print the README's course map from a summary.json"
+    )
     course.set_defaults(func=_course)
 
     world = sub.add_parser(

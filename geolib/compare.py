@@ -13,6 +13,8 @@ and the tests compute them once.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from geolib.geo.evaluate import Prediction, Truth, evaluate
@@ -94,6 +96,13 @@ def comparison(richness: str | None = "rich", *, progress: bool = True):
     return table
 
 
+def comparison_path(richness: str | None = "rich") -> Path:
+    """Where :func:`comparison_metrics` caches its result."""
+    from geolib.lvlm import runs
+
+    return runs.runs_dir() / f"comparison-{richness or 'all'}.json"
+
+
 def comparison_metrics(richness: str | None = "rich", *, progress: bool = True) -> dict[str, dict]:
     """Every row's full ``evaluate`` result (confusion matrix and per-country scores included), computed once
     and cached as JSON beside the course's runs."""
@@ -104,7 +113,7 @@ def comparison_metrics(richness: str | None = "rich", *, progress: bool = True) 
     from geolib.lvlm.adapters import load_adapters
     from geolib.lvlm.model import load_vlm
 
-    cached = runs.runs_dir() / f"comparison-{richness or 'all'}.json"
+    cached = comparison_path(richness)
     if cached.is_file():
         return read_json_file(cached)
     test = runs.held_out("test", richness=richness)

@@ -27,7 +27,7 @@ class Lesson:
     stage: str
     paper: str
     learn: str
-    cpu_minutes: float
+    cpu_minutes: float  # measured by `make course`: docs/course_summary.json (a test keeps them equal)
     gpu_time: str
 
     @property
@@ -39,11 +39,11 @@ COURSE_MAP: tuple[Lesson, ...] = (
     Lesson(
         "00",
         "welcome_and_setup",
-        "Welcome, set-up and ClueWorld",
+        "Welcome, set-up, ClueWorld and scoring",
         "foundation",
         "both",
-        "check your environment, the tiny/full profiles, the course map",
-        1,
+        "environment, tiny/full profiles, the ClueWorld data, scoring guesses (distances, GeoScore, P/R/F1, maps)",
+        0.4,
         "1 min",
     ),
     Lesson(
@@ -52,8 +52,8 @@ COURSE_MAP: tuple[Lesson, ...] = (
         "Segmenting street views",
         "segmentation",
         "GeoReasoner",
-        "MaskFormer / Mask2Former on ADE20K-150, per-class pixel fractions",
-        3,
+        "MaskFormer / Mask2Former on ADE20K-150, per-class pixel fractions, mIoU, the detectron2 route",
+        0.4,
         "15 min",
     ),
     Lesson(
@@ -62,8 +62,8 @@ COURSE_MAP: tuple[Lesson, ...] = (
         "Locatability",
         "locatability",
         "GeoReasoner",
-        "published weights, weights from clue text with Sentence-BERT, a CLIP regressor",
-        3,
+        "the published formula, weights from clue text with Sentence-BERT, a CLIP regressor, does the score mean anything?",
+        0.5,
         "20 min",
     ),
     Lesson(
@@ -72,8 +72,8 @@ COURSE_MAP: tuple[Lesson, ...] = (
         "Curating locatable data",
         "curation",
         "GeoReasoner",
-        "thresholds, geographic balance, de-duplication, geo-separated splits, exports",
-        3,
+        "threshold sweep, country balance, near-duplicates by place and by image, splits 1 km apart, SFT exports and a dataset card, curated vs random",
+        0.7,
         "30 min",
     ),
     Lesson(
@@ -82,8 +82,8 @@ COURSE_MAP: tuple[Lesson, ...] = (
         "LoRA stage 1: reasoning",
         "lvlm-training",
         "GeoReasoner",
-        "prompts, assistant-only loss, LoRA with peft and accelerate",
-        3,
+        "what LoRA adds, the data as the model sees it (chat template, image tokens, assistant-only labels), training on accelerate, clue recall / precision of the reasons",
+        0.3,
         "2-4 h",
     ),
     Lesson(
@@ -92,8 +92,8 @@ COURSE_MAP: tuple[Lesson, ...] = (
         "LoRA stage 2: location",
         "lvlm-training",
         "GeoReasoner",
-        "stacking a second adapter, country and city supervision",
-        3,
+        "stacking a second adapter, the paper's ablation in small, a confusion matrix, merging, the GPU memory plan",
+        0.6,
         "2-4 h",
     ),
     Lesson(
@@ -102,8 +102,8 @@ COURSE_MAP: tuple[Lesson, ...] = (
         "Inference that explains itself",
         "evaluation",
         "GeoReasoner",
-        "JSON answers with reasons, maps, precision/recall/F1, distance metrics",
-        3,
+        "answers with reasons, messy answers read, `geolib predict` / `evaluate` / `report`, the reasoning display, every model in one table, learner vs model",
+        0.4,
         "30 min",
     ),
     Lesson(
@@ -112,11 +112,58 @@ COURSE_MAP: tuple[Lesson, ...] = (
         "Finding a place from a description",
         "retrieval",
         "CVG-Text",
-        "long-text CLIP, contrastive training, Recall@K, L@50 m, explanations",
-        3,
+        "`geolib osm` on real Helsinki data, CLIP's 77-token limit and two stretches, contrastive training, Recall@K and L@50 m under two protocols, relevance maps and rationales, a search box",
+        0.3,
         "3-6 h",
     ),
 )
+
+COURSE_MAP_LINK = "[the course map](../README.md#course-map)"
+
+
+def navigation(number: str) -> str:
+    """The line of links at the top and the bottom of notebook ``number``: previous and next lesson (the course
+    map before the first and after the last)."""
+    numbers = [lesson.number for lesson in COURSE_MAP]
+    if number not in numbers:
+        raise GeolibError(f"no lesson {number!r} on the course map")
+    at = numbers.index(number)
+
+    def link(lesson: Lesson) -> str:
+        return f"[{lesson.number} · {lesson.title}]({lesson.filename})"
+
+    before = link(COURSE_MAP[at - 1]) if at > 0 else COURSE_MAP_LINK
+    after = link(COURSE_MAP[at + 1]) if at + 1 < len(COURSE_MAP) else COURSE_MAP_LINK
+    return f"**Previous:** {before} · **Next:** {after}"
+
+
+def course_map_table(summary: dict) -> str:
+    """The README's course map as a Markdown table, with each notebook's measured CPU minutes and key result
+    from a ``make course`` summary (``outputs/summary.json``; the latest is kept as ``docs/course_summary.json``)."""
+    measured = {}
+    for i, run in enumerate(summary.get("notebooks", [])):
+        if not (
+            isinstance(run, dict) and isinstance(run.get("notebook"), str) and _is_number(run.get("seconds"))
+        ):
+            raise GeolibError(f"notebook entry {i} of the summary lacks a 'notebook' name or its 'seconds'")
+        measured[run["notebook"]] = run
+    lines = [
+        "| notebook | you learn | CPU (tiny) | GPU (full) | key result (tiny) | Colab |",
+        "|---|---|---|---|---|---|",
+    ]
+    for lesson in COURSE_MAP:
+        run = measured.get(lesson.filename)
+        cpu = f"{run['seconds'] / 60:.1f} min" if run else "not measured"
+        key = str(run.get("key_result") or "-") if run else "-"
+        badge = f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({COLAB_URL.format(name=lesson.filename)})"
+        title = f"[{lesson.number} · {lesson.title}](notebooks/{lesson.filename})"
+        lines.append(f"| {title} | {lesson.learn} | {cpu} | {lesson.gpu_time} | {key} | {badge} |")
+    return "\n".join(lines)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+
 
 NOTEBOOK_NAME = re.compile(r"^\d{2}_[a-z0-9]+(?:_[a-z0-9]+)*\.ipynb$")
 
@@ -184,11 +231,44 @@ def check_notebook(path: str | Path) -> list[str]:
     ):
         if needle not in markdown:
             problems.append(f"missing {what}")
+    problems += _exercise_problems(markdown)
+    markdown_cells = [_source(c) for c in cells if c.get("cell_type") == "markdown"]
+    number = path.name[:2]
+    if markdown_cells and any(lesson.number == number for lesson in COURSE_MAP):
+        links = navigation(number)
+        if links not in markdown_cells[0]:
+            problems.append(f"the first markdown cell lacks the links {links!r}")
+        if "## what you learned" not in markdown_cells[-1].lower() or links not in markdown_cells[-1]:
+            problems.append(f"the last markdown cell must be '## What you learned' ending with {links!r}")
     all_code = "\n".join(_source(c) for c in code)
     if re.search(r"sys\.path\.(append|insert)", all_code):
         problems.append("modifies sys.path (import the installed geolib instead)")
     if re.search(r"^\s*from\s+\S+\s+import\s+\*", all_code, re.M):
         problems.append("uses 'from ... import *'")
+    return problems
+
+
+EXERCISE = re.compile(r"\*\*exercise (\d+)(?: \(([^)]*)\))?\.\*\*")
+
+
+def _exercise_problems(markdown: str) -> list[str]:
+    """Exercises of rising difficulty: at least three, one to predict before running, the last one harder,
+    each with its solution (``markdown`` is lower-cased)."""
+    found = EXERCISE.findall(markdown)
+    if not found:
+        return []  # "missing exercises" is reported with the other sections
+    numbers = [int(number) for number, _ in found]
+    labels = [label for _, label in found]
+    problems = []
+    if len(found) < 3:
+        problems.append(f"only {len(found)} exercises (at least 3, of rising difficulty)")
+    if not any("predict, then run" in label for label in labels):
+        problems.append("no exercise labelled '(predict, then run)'")
+    if "harder" not in labels[-1]:
+        problems.append("the last exercise is not labelled '(harder)'")
+    for number in numbers:
+        if f"### solution {number}" not in markdown:
+            problems.append(f"exercise {number} has no '### Solution {number}'")
     return problems
 
 
@@ -289,40 +369,48 @@ def summary_table(runs: list[NotebookRun]) -> str:
     return format_table(rows, ["notebook", "seconds", "status", "key result"])
 
 
-def prepare_offline_assets(progress: bool = True) -> list[str]:
-    """Build everything the tiny profile needs offline (tiny models, generated data); returns what was built."""
-    from tqdm.auto import tqdm
-
-    from geolib import profiles
-    from geolib.world import ensure_world
-
-    built = [f"ClueWorld: {ensure_world(progress=progress)}"]
-    for name in tqdm(sorted(profiles.registered()), desc="tiny models", disable=not progress):
-        built.append(f"model {name}: {profiles.build_tiny(name)}")
-    return built
-
-
 def run_course(
-    out_dir: str | Path = "outputs", notebooks: list[Path] | None = None, *, timeout: int = 900
+    out_dir: str | Path = "outputs", notebooks: list[Path] | None = None, *, timeout: int = 900, jobs: int = 2
 ) -> list[NotebookRun]:
-    """Prepare offline assets, execute every notebook, write ``out_dir`` and a summary."""
+    """Make the course's cached assets (``geolib.kit.build_course``), execute every notebook, write ``out_dir``
+    and a summary: ``summary.txt`` (both tables) and ``summary.json`` (assets, notebooks, seconds)."""
     from geolib.iox import make_dir, write_json, write_text
+    from geolib.kit import build_course, build_table
     from geolib.profiles import profile
 
     # Fail now, not after the first notebook: a bad profile or an --out that cannot be a directory.
     profile()
     out_dir = make_dir(out_dir)
-    for line in prepare_offline_assets():
-        print(line)
+    started = time.perf_counter()
+    builds = []
+    if profile() == "tiny":
+        print(f"course assets ({jobs} chains at a time):", flush=True)
+        builds = build_course(jobs)
+    else:  # the full profile's checkpoints come from the hub, loaded by the notebooks themselves
+        print("full profile: no assets to build; the notebooks load hub checkpoints", flush=True)
+    assets_seconds = time.perf_counter() - started
     runs = []
     for path in notebooks or course_notebooks():
         print(f"executing {path.name} ...", flush=True)
         run = execute_notebook(path, out_dir, timeout=timeout)
         print(f"  {'ok' if run.ok else 'FAILED: ' + run.error} in {run.seconds:.1f} s", flush=True)
         runs.append(run)
-    table = summary_table(runs)
+    notebooks_seconds = sum(run.seconds for run in runs)
+    totals = (
+        f"assets {assets_seconds:.0f} s ({sum(b.built for b in builds)} built, "
+        f"{sum(not b.built for b in builds)} cached); notebooks {notebooks_seconds:.0f} s; "
+        f"total {assets_seconds + notebooks_seconds:.0f} s"
+    )
+    table = f"{build_table(builds)}\n\n{summary_table(runs)}\n\n{totals}"
     write_text(out_dir / "summary.txt", table + "\n")
-    write_json(out_dir / "summary.json", [run.__dict__ for run in runs])
+    write_json(
+        out_dir / "summary.json",
+        {
+            "assets": [build.__dict__ for build in builds],
+            "notebooks": [run.__dict__ for run in runs],
+            "seconds": {"assets": round(assets_seconds, 1), "notebooks": round(notebooks_seconds, 1)},
+        },
+    )
     print()
     print(table)
     return runs

@@ -43,3 +43,21 @@ def install_in_hub_cache(local_dir: str | Path, repo_id: str, cache_dir: str | P
     (folder / "refs").mkdir(parents=True, exist_ok=True)
     (folder / "refs" / "main").write_text(commit)
     return snapshot
+
+
+def default_hub_cache() -> Path:
+    """The Hugging Face cache that downloads go to (``HF_HUB_CACHE``, ``HF_HOME``/hub, ``~/.cache/...``)."""
+    from huggingface_hub import constants
+
+    return Path(constants.HF_HUB_CACHE)
+
+
+def cached_snapshot(repo_id: str, cache_dir: str | Path | None = None) -> Path | None:
+    """The snapshot of ``repo_id``'s ``main`` revision in the cache, if one was downloaded (or installed)."""
+    folder = hub_cache_folder(cache_dir or default_hub_cache(), repo_id)
+    try:
+        commit = (folder / "refs" / "main").read_text().strip()
+    except OSError:
+        return None
+    snapshot = folder / "snapshots" / commit
+    return snapshot if snapshot.is_dir() and any(snapshot.iterdir()) else None

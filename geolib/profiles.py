@@ -283,6 +283,13 @@ def build_many(names, *, force: bool = False, jobs: int = 1):
             yield futures[future], future.result()
 
 
+def model_folder_name(name: str) -> str:
+    """The last part of what :func:`resolve` gives, without building anything: the tiny model's folder name
+    (which carries its cache key) or the hub id's repository name. Cached runs name their folders after it."""
+    model = spec(name)
+    return Path(model.hub_id).name if profile() == "full" else tiny_model_dir(name).name
+
+
 def resolve(name: str, profile_name: str | None = None) -> str:
     """What to pass to ``from_pretrained`` for ``name``: a hub id (full) or a local directory (tiny)."""
     chosen = profile() if profile_name is None else profile_name.strip().lower()

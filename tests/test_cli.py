@@ -217,12 +217,12 @@ def test_a_data_directory_that_cannot_be_created(tmp_path, capsys, monkeypatch, 
 
 
 def test_course_checks_its_out_before_doing_any_work(tmp_path, capsys, monkeypatch):
-    import geolib.course
+    import geolib.kit
 
     def must_not_run(*args, **kwargs):
         raise AssertionError("the course started before its --out was checked")
 
-    monkeypatch.setattr(geolib.course, "prepare_offline_assets", must_not_run)
+    monkeypatch.setattr(geolib.kit, "build_course", must_not_run)
     (tmp_path / "notes.txt").write_text("keep")
     code, _, err = run(capsys, "course", "--out", tmp_path / "notes.txt", "00")
     one_line_error(

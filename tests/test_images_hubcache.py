@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from geolib import DataError, GeolibError
-from geolib.hubcache import hub_cache_folder, install_in_hub_cache
+from geolib.hubcache import cached_snapshot, hub_cache_folder, install_in_hub_cache
 from geolib.images import as_image, load_image
 
 
@@ -80,3 +80,17 @@ def test_hub_ids_and_empty_folders_are_checked(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(GeolibError, match="holds no files"):
         install_in_hub_cache(tmp_path / "empty", "a/b", tmp_path / "hub")
+
+
+def test_cached_snapshot_finds_an_installed_repository_and_nothing_else(tmp_path):
+    local = tmp_path / "model"
+    local.mkdir()
+    (local / "config.json").write_text("{}")
+    cache = tmp_path / "hub"
+    assert cached_snapshot("owner/model", cache) is None
+    snapshot = install_in_hub_cache(local, "owner/model", cache)
+    assert cached_snapshot("owner/model", cache) == snapshot
+    assert cached_snapshot("owner/other", cache) is None
+    # a ref whose snapshot is missing
+    (hub_cache_folder(cache, "owner/model") / "refs" / "main").write_text("0" * 40)
+    assert cached_snapshot("owner/model", cache) is None

@@ -300,3 +300,25 @@ def test_the_reasoning_display_answers_the_picked_view_and_an_upload(views, pred
     assert "no ground truth" in display.distance.value and len(display.map.layers) == 3
     display.upload.value = (_upload("bad.png", b"nope"),)
     assert "bad.png is not an image" in display.answer.value
+
+
+def test_the_same_adapters_in_another_place_continue_a_file_and_other_adapters_do_not(
+    capsys, folder, tmp_path
+):
+    """Settings name adapters by their weights, not their folder: a kit unpacked into another data directory
+    continues the same file; adapters with other weights are refused."""
+    import shutil
+
+    from geolib.lvlm.predict import default_adapters
+
+    stage2 = default_adapters()[-1]
+    moved = tmp_path / "elsewhere" / stage2.name
+    shutil.copytree(stage2, moved)
+    out = tmp_path / "p.jsonl"
+    assert run(capsys, "predict", folder, "--out", out, "--adapters", stage2)[0] == 0
+    code, printed, _ = run(capsys, "predict", folder, "--out", out, "--adapters", moved)
+    assert code == 0 and "0 scored now" in printed, printed
+    weights = next(p for p in moved.iterdir() if p.suffix == ".safetensors")
+    weights.write_bytes(weights.read_bytes()[:-8] + b"\x00" * 8)
+    code, _, err = run(capsys, "predict", folder, "--out", out, "--adapters", moved)
+    assert code == 2 and "was made with" in err

@@ -133,7 +133,8 @@ def _adapter_identity(path: Path) -> str:
     from geolib.lvlm.train import fingerprint
 
     read_adapter_dir(path)
-    return f"{path.resolve()} {fingerprint(path / ADAPTER_FILES[1])}"
+    # the weights' hash, not the folder's place: a kit unpacked elsewhere holds the same adapters
+    return f"{path.name} {fingerprint(path / ADAPTER_FILES[1])}"
 
 
 def predict_images(

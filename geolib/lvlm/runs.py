@@ -45,10 +45,10 @@ def runs_dir() -> Path:
     import json
 
     from geolib.lvlm.recipe import recipe
-    from geolib.profiles import data_dir, profile, resolve
+    from geolib.profiles import data_dir, model_folder_name, profile
 
     depends = {
-        "models": [Path(resolve(name)).name for name in ("vlm", "locatability-net")],
+        "models": [model_folder_name(name) for name in ("vlm", "locatability-net")],
         "settings": SETTINGS,
         "runs": RUNS,
         "recipe": dataclasses.asdict(recipe()),
@@ -84,15 +84,20 @@ def course_data(progress: bool = True) -> Path:
     return curated
 
 
+def adapter_ready(name: str) -> bool:
+    """Whether run ``name`` is trained and cached (nothing is built to find out)."""
+    if name not in RUNS:
+        raise GeolibError(f"unknown run {name!r}; choose one of {', '.join(RUNS)}")
+    return (runs_dir() / name / "geolib-train.json").is_file()
+
+
 def course_adapter(name: str, progress: bool = True) -> Path:
     """The adapter directory of run ``name`` (see :data:`RUNS`), trained on first use."""
     from geolib.lvlm.train import train_adapter
     from geolib.profiles import profile
 
-    if name not in RUNS:
-        raise GeolibError(f"unknown run {name!r}; choose one of {', '.join(RUNS)}")
     out = runs_dir() / name
-    if (out / "geolib-train.json").is_file():
+    if adapter_ready(name):
         return out
     run = RUNS[name]
     data = course_data(progress)

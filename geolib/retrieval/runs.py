@@ -33,11 +33,11 @@ def runs_dir() -> Path:
     import hashlib
     import json
 
-    from geolib.profiles import data_dir, profile, resolve
+    from geolib.profiles import data_dir, model_folder_name, profile
     from geolib.retrieval.train import recipe
 
     depends = {
-        "model": Path(resolve("retrieval")).name,
+        "model": model_folder_name("retrieval"),
         "settings": SETTINGS,
         "runs": RUNS,
         "recipe": dataclasses.asdict(recipe()),
@@ -80,21 +80,35 @@ def course_dataset(name: str, progress: bool = True) -> Path:
     return folder
 
 
-def course_model(name: str, progress: bool = True) -> Path:
-    """The fine-tuned model folder of run ``name`` (see :data:`RUNS`), trained on first use."""
+def _epochs(name: str) -> int:
     from geolib.profiles import profile
-    from geolib.retrieval.train import BEST, METRICS, recipe, train_retrieval
+    from geolib.retrieval.train import recipe
+
+    return RUNS[name][3] if profile() == "tiny" else recipe().epochs
+
+
+def model_ready(name: str) -> bool:
+    """Whether run ``name`` has trained all its epochs and is cached (nothing is built to find out)."""
+    from geolib.formats.validate import read_json_file
+    from geolib.retrieval.train import BEST, METRICS
 
     if name not in RUNS:
         raise GeolibError(f"unknown run {name!r}; choose one of {', '.join(RUNS)}")
     out = runs_dir() / name
-    dataset, view, method, tiny_epochs = RUNS[name]
-    epochs = tiny_epochs if profile() == "tiny" else recipe().epochs
-    if (out / BEST).is_dir() and (out / METRICS).is_file():
-        from geolib.formats.validate import read_json_file
+    if not ((out / BEST).is_dir() and (out / METRICS).is_file()):
+        return False
+    return len(read_json_file(out / METRICS)["epochs"]) >= _epochs(name)
 
-        if len(read_json_file(out / METRICS)["epochs"]) >= epochs:
-            return out / BEST
+
+def course_model(name: str, progress: bool = True) -> Path:
+    """The fine-tuned model folder of run ``name`` (see :data:`RUNS`), trained on first use."""
+    from geolib.retrieval.train import BEST, train_retrieval
+
+    out = runs_dir() / name
+    if model_ready(name):
+        return out / BEST
+    dataset, view, method, _ = RUNS[name]
+    epochs = _epochs(name)
     train_retrieval(
         course_dataset(dataset, progress),
         view,
