@@ -241,9 +241,25 @@ def read_manifest(kit: str | Path) -> dict:
         raise GeolibError(
             f"{kit}: kit format {manifest.get('kit_format')!r} is not {KIT_FORMAT}; pack it again"
         )
-    for key in ("folders", "files", "libraries"):
-        if not isinstance(manifest.get(key), (dict, list)):
-            raise GeolibError(f"{kit}: its manifest has no {key!r}")
+
+    def entry_ok(entry) -> bool:
+        return (
+            isinstance(entry, list)
+            and len(entry) == 2
+            and isinstance(entry[0], int)
+            and isinstance(entry[1], str)
+            and len(entry[1]) == 64
+        )
+
+    shapes = {
+        "folders": lambda v: isinstance(v, list) and all(isinstance(f, str) for f in v),
+        "extras": lambda v: isinstance(v, list) and all(isinstance(f, str) for f in v),
+        "libraries": lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values()),
+        "files": lambda v: isinstance(v, dict) and all(entry_ok(e) for e in v.values()),
+    }
+    for key, ok in shapes.items():
+        if not ok(manifest.get(key, [] if key == "extras" else None)):
+            raise GeolibError(f"{kit}: its {KIT_MANIFEST} has no valid {key!r}")
     return manifest
 
 

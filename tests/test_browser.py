@@ -77,7 +77,15 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def jupyterlab(tmp_path):
+def chromium() -> str:
+    found = _chromium()
+    if found is None:
+        pytest.skip("no Chromium here (make test installs Debian's chromium where apt-get runs as root)")
+    return found
+
+
+@pytest.fixture
+def jupyterlab(chromium, tmp_path):
     """JupyterLab started by the README's own command, ``make lab``, on localhost; yields its address and token.
     Autosave is switched off in a private settings folder, and the test checks that the course's notebook is
     byte for byte what it was."""
@@ -141,10 +149,7 @@ def jupyterlab(tmp_path):
             pytest.fail(f"JupyterLab wrote to {notebook} (restored)")
 
 
-def test_widget_notebook_runs_renders_and_answers_a_click_in_chromium(jupyterlab):
-    chromium = _chromium()
-    if chromium is None:
-        pytest.skip("no Chromium here (make test installs Debian's chromium where apt-get runs as root)")
+def test_widget_notebook_runs_renders_and_answers_a_click_in_chromium(chromium, jupyterlab):
     sync_api = pytest.importorskip(
         "playwright.sync_api", reason="playwright is not installed (pip install -e .[test])"
     )

@@ -137,6 +137,9 @@ def test_damaged_and_foreign_kits_are_refused_and_install_nothing(tmp_path, tmp_
         kit.read_manifest(tmp_path / "missing.tar")
     with pytest.raises(GeolibError, match="not a file"):
         kit.read_manifest(tmp_path)
+    for broken in ({**manifest, "files": {first: [1, "short"]}}, {**manifest, "folders": "models"}):
+        with pytest.raises(GeolibError, match="has no valid"):
+            kit.read_manifest(_kit(tmp_path / "broken.tar", broken, files))
     future = _kit(tmp_path / "future.tar", {**manifest, "kit_format": 99}, files)
     with pytest.raises(GeolibError, match="kit format 99"):
         kit.read_manifest(future)
