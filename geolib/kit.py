@@ -101,13 +101,17 @@ class AssetBuild:
     seconds: float
 
 
+def asset_ready(name: str) -> bool:
+    """Whether the asset ``name`` (see :func:`asset_chains`) is cached; nothing is built to find out."""
+    return _asset(name)[0]()
+
+
 def build_asset(name: str) -> AssetBuild:
     """Make one asset unless it is cached; says which it was and how long it took."""
-    ready, build = _asset(name)
     started = time.perf_counter()
-    built = not ready()
+    built = not asset_ready(name)
     if built:
-        build()
+        _asset(name)[1]()
     result = AssetBuild(name, built, round(time.perf_counter() - started, 1))
     print(
         f"  {name}: {'built in ' + format(result.seconds, '.0f') + ' s' if built else 'cached'}", flush=True

@@ -74,3 +74,31 @@ def two_processes() -> list[str]:
         "--dynamo_backend",
         "no",
     ]
+
+
+@pytest.fixture(scope="session")
+def one_and_two_processes(two_processes):
+    """Runs ``geolib ARGS --out DIR/one`` in one process and ``--out DIR/two`` under ``accelerate launch`` with
+    two, offline and on the CPU; returns the two output folders (each run must succeed)."""
+    import subprocess
+    import sys
+
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "OMP_NUM_THREADS": "1",
+        "GEOLIB_PROFILE": "tiny",
+        "GEOLIB_DEVICE": "cpu",
+    }
+
+    def run(args: list[str], folder):
+        outputs = []
+        for name, prefix in (("one", [sys.executable]), ("two", two_processes)):
+            out = folder / name
+            command = [*prefix, "-m", "geolib", *args, "--out", str(out)]
+            result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+            assert result.returncode == 0, result.stderr[-3000:]
+            outputs.append(out)
+        return outputs
+
+    return run

@@ -29,7 +29,7 @@ def packed(tmp_path_factory) -> tuple[Path, dict, Path]:
 
 
 def _all_ready() -> dict[str, bool]:
-    return {name: kit._asset(name)[0]() for chain in kit.asset_chains() for name in chain}
+    return {name: kit.asset_ready(name) for chain in kit.asset_chains() for name in chain}
 
 
 def test_pack_lists_every_cache_folder_with_sizes_and_checksums(packed):

@@ -193,18 +193,12 @@ def test_an_interrupted_and_resumed_run_ends_with_the_same_weights(sft, base_mod
         train_adapter(2, sft / "s2_train.json", cut, without_stage1=True, resume=True, **quiet)
 
 
-def test_two_processes_follow_the_single_process_loss_curve(sft, base_model, tmp_path, two_processes):
+def test_two_processes_follow_the_single_process_loss_curve(sft, base_model, tmp_path, one_and_two_processes):
     """Two processes under ``accelerate launch``, each taking half of every optimizer step. accelerate's
     ``--cpu`` alone starts one process on one machine; ``--multi_gpu`` starts two through torchrun, which on
     this CPU-only machine train over gloo."""
-    env = {
-        **os.environ,
-        "HF_HUB_OFFLINE": "1",
-        "OMP_NUM_THREADS": "1",
-        "GEOLIB_PROFILE": "tiny",
-        "GEOLIB_DEVICE": "cpu",
-    }
     args = [
+        "train",
         "--stage",
         "2",
         "--without-stage1",
@@ -215,28 +209,11 @@ def test_two_processes_follow_the_single_process_loss_curve(sft, base_model, tmp
         "--epochs",
         "2",
     ]
-    single = subprocess.run(
-        [sys.executable, "-m", "geolib", "train", *args, "--out", str(tmp_path / "one")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert single.returncode == 0, single.stderr[-2000:]
-    launch = [
-        *two_processes,
-        "-m",
-        "geolib",
-        "train",
-    ]
-    double = subprocess.run(
-        [*launch, *args, "--out", str(tmp_path / "two")], env=env, capture_output=True, text=True, timeout=600
-    )
-    assert double.returncode == 0, double.stderr[-3000:]
-    one = json.loads((tmp_path / "one" / "metrics.json").read_text())
-    two = json.loads((tmp_path / "two" / "metrics.json").read_text())
+    one_dir, two_dir = one_and_two_processes(args, tmp_path)
+    one = json.loads((one_dir / "metrics.json").read_text())
+    two = json.loads((two_dir / "metrics.json").read_text())
     assert len(one["steps"]) == len(two["steps"]) == 2  # 16 examples, effective batch 16, 2 epochs
-    assert json.loads((tmp_path / "two" / "geolib-train.json").read_text())["processes"] == 2
+    assert json.loads((two_dir / "geolib-train.json").read_text())["processes"] == 2
     for a, b in zip(one["steps"], two["steps"], strict=True):
         assert b["loss"] == pytest.approx(a["loss"], rel=0.03)  # dropout masks differ between processes
         assert b["lr"] == pytest.approx(a["lr"])

@@ -221,42 +221,14 @@ def test_the_search_box_shows_the_best_tiles_for_a_typed_description(models, tmp
     assert [r["name"] for r in box.results] != first
 
 
-def test_two_processes_train_as_one(tmp_path, two_processes):
+def test_two_processes_train_as_one(tmp_path, one_and_two_processes):
     """`geolib retrieval train` under `accelerate launch` with two processes (each half of every batch, the
     other half's embeddings gathered with gradients) follows the one-process loss curve."""
-    import os
-    import subprocess
-    import sys
-
     data = runs.course_dataset("helsinki")
-    env = {
-        **os.environ,
-        "HF_HUB_OFFLINE": "1",
-        "OMP_NUM_THREADS": "1",
-        "GEOLIB_PROFILE": "tiny",
-        "GEOLIB_DEVICE": "cpu",
-    }
     args = ["retrieval", "train", "--data", str(data), "--view", "osm", "--epochs", "1"]
-    single = subprocess.run(
-        [sys.executable, "-m", "geolib", *args, "--out", str(tmp_path / "one")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert single.returncode == 0, single.stderr[-2000:]
-    launch = [
-        *two_processes,
-        "-m",
-        "geolib",
-        *args,
-        "--out",
-        str(tmp_path / "two"),
-    ]
-    double = subprocess.run(launch, env=env, capture_output=True, text=True, timeout=600)
-    assert double.returncode == 0, double.stderr[-2000:]
-    one = json.loads((tmp_path / "one" / "metrics.json").read_text())["epochs"][0]["losses"]
-    two = json.loads((tmp_path / "two" / "metrics.json").read_text())["epochs"][0]["losses"]
+    one_dir, two_dir = one_and_two_processes(args, tmp_path)
+    one = json.loads((one_dir / "metrics.json").read_text())["epochs"][0]["losses"]
+    two = json.loads((two_dir / "metrics.json").read_text())["epochs"][0]["losses"]
     assert len(one) == len(two) > 5
     # the same batches and negatives: the first steps agree to float precision; later, sums taken in another
     # order grow through Adam (which scales tiny gradients up to full steps), so the curve only stays close
